@@ -1,0 +1,6 @@
+"""Models of the plugin: ``ssl_emotion`` (Speech-BERT + RoBERTa, jointly fine-tuned) and its architectures."""
+from emotion_models import safe_checkpoint
+
+safe_checkpoint.install()
+
+from emotion_models import ssl_emotion  # noqa: E402,F401  (registers model ssl_emotion and its archs)
