@@ -6,8 +6,8 @@ groups, exactly as fairseq's ``examples/wav2vec/vq-wav2vec_featurize.py`` writes
 The nearest-codeword search is exact but faster than fairseq's ``KmeansVectorQuantizer``, which
 materialises a (vars x batch x frames x groups x dim) difference tensor (650 MB per 10 s with the
 release's 320 x 256 codebook): :func:`nearest_codewords` ranks codewords by a float64 matmul
-distance, then recomputes fairseq's own float32 distance on a short list that provably holds
-fairseq's choice (frames where that cannot be shown fall back to the full fairseq computation).
+distance, then recomputes fairseq's own float32 distances, bit for bit, on a short list that
+provably holds fairseq's choice (other frames fall back to the full fairseq computation).
 
 >>> tok = SpeechTokenizer.from_checkpoint("pretrained/vq-wav2vec_kmeans.pt")  # doctest: +SKIP
 >>> tok.tokenize(load_audio("utt.wav"))[:3]  # doctest: +SKIP
@@ -23,42 +23,52 @@ MAX_SAMPLES = 1_300_000  # vq-wav2vec_featurize.py's --max-size: longer audio is
 SHORTLIST = 8  # codewords per frame and group whose exact fairseq distance is recomputed
 
 
-def _fairseq_distances(ze, codebook):
-    """fairseq's float32 L2 distances, same operations: ze (N, G, D), codebook (V, G, D) -> (N, G, V)."""
-    return (ze.unsqueeze(0) - codebook.unsqueeze(1)).norm(dim=-1, p=2).permute(1, 2, 0)
+def _fairseq_distances(ze, codes):
+    """fairseq's float32 L2 distances, bit for bit: ze (G, D, T), codes (K, G, D, T or 1) -> (K, T, G).
+
+    The difference is laid out as in ``KmeansVectorQuantizer.forward`` (frames innermost), so that
+    torch reduces over D with the same kernel and summation order (a contiguous D gives other bits).
+    """
+    diff = torch.empty((codes.shape[0], *ze.shape), dtype=ze.dtype, device=ze.device)  # (K, G, D, T)
+    torch.sub(ze.unsqueeze(0), codes, out=diff)
+    return diff.permute(0, 3, 1, 2).norm(dim=-1, p=2)  # (K, T, G)
 
 
 def nearest_codewords(ze, codebook, shortlist=SHORTLIST):
-    """Index of the nearest codeword per frame and group, identical to fairseq's ``forward_idx``.
+    """Nearest codeword per frame and group, identical to fairseq's ``forward_idx`` (ties: lowest index).
 
-    ze: (N, G, D) projected features; codebook: (V, G, D) (``expand_embedding``). Returns (N, G) long.
-    Ties go to the lowest index, as ``argmin`` does in fairseq.
+    ze: (G, D, T) projected features of one utterance; codebook: (V, G, D) (``expand_embedding``).
+    Returns (T, G) long. Codewords are ranked by a float64 matmul distance; fairseq's own float32
+    distance is recomputed for the ``shortlist`` best, which provably hold fairseq's choice where the
+    last of them is far enough from the best; other frames get fairseq's full computation.
     """
-    n, groups, dim = ze.shape
+    groups, dim, tsz = ze.shape
     num_vars = codebook.shape[0]
     k = min(shortlist, num_vars)
-    z64, e64 = ze.double().transpose(0, 1), codebook.double().transpose(0, 1)  # (G, N, D), (G, V, D)
-    z_sq, e_sq = (z64 * z64).sum(-1), (e64 * e64).sum(-1)  # (G, N), (G, V)
-    approx = (z_sq.unsqueeze(-1) - 2 * z64 @ e64.transpose(1, 2) + e_sq.unsqueeze(1)).clamp_min(0)
-    approx = approx.transpose(0, 1)  # (N, G, V) squared distances, float64
-    top_val, top_idx = approx.topk(k, dim=-1, largest=False, sorted=True)  # (N, G, k)
+    z64, e64 = ze.double().transpose(1, 2), codebook.double().transpose(0, 1)  # (G, T, D), (G, V, D)
+    z_sq, e_sq = (z64 * z64).sum(-1), (e64 * e64).sum(-1)  # (G, T), (G, V)
+    approx = (z_sq.unsqueeze(-1) - 2 * z64 @ e64.transpose(1, 2) + e_sq.unsqueeze(1)).clamp_min(0)  # (G, T, V)
+    top_val, top_idx = approx.topk(k, dim=-1, largest=False, sorted=True)  # (G, T, k)
 
     # fairseq's float32 norm of D terms is within a relative `rel` of the true distance, and the
     # float64 squared distance within `slack` of the true one, so fairseq's argmin has an
-    # approximate squared distance <= bound; the short list is safe where its last value exceeds it.
+    # approximate squared distance <= bound: the short list is safe where its last value exceeds it.
     rel = 2 * (dim + 4) * 2.0 ** -24
-    slack = 1e-9 * (z_sq.t().unsqueeze(-1) + e_sq.max(-1).values.view(1, groups, 1))  # (N, G, 1)
+    slack = 1e-9 * (z_sq.unsqueeze(-1) + e_sq.max(-1).values.view(groups, 1, 1))  # (G, T, 1)
     bound = (top_val[..., :1] + slack) * ((1 + rel) / (1 - rel)) ** 2 + slack
-    safe = (top_val[..., -1:] > bound).squeeze(-1) | (k == num_vars)  # (N, G)
+    unsafe = (top_val[..., -1:] <= bound).squeeze(-1).any(0) & (k < num_vars)  # (T,)
 
     candidates, _ = top_idx.sort(dim=-1)  # index order, so that ties go to the lowest index
-    cand_codes = codebook.transpose(0, 1)[torch.arange(groups).view(1, groups, 1), candidates]  # (N, G, k, D)
-    dist = (ze.unsqueeze(2) - cand_codes).norm(dim=-1, p=2)  # (N, G, k), fairseq's float32 distances
-    idx = candidates.gather(-1, dist.argmin(-1, keepdim=True)).squeeze(-1)  # (N, G)
+    codes = codebook.transpose(0, 1)[torch.arange(groups).view(groups, 1, 1), candidates]  # (G, T, k, D)
+    dist = _fairseq_distances(ze, codes.permute(2, 0, 3, 1))  # (k, T, G)
+    idx = candidates.permute(1, 0, 2).gather(-1, dist.argmin(0).unsqueeze(-1)).squeeze(-1)  # (T, G)
 
-    rows = (~safe).any(-1).nonzero().squeeze(-1)
-    if rows.numel():
-        idx[rows] = _fairseq_distances(ze[rows], codebook).argmin(-1)
+    cols = unsafe.nonzero().squeeze(-1)
+    if cols.numel():
+        # a single frame would take torch's contiguous kernel: keep two, as fairseq had T > 1
+        sub = ze[:, :, cols.repeat(2)] if cols.numel() == 1 < tsz else ze[:, :, cols]
+        full = _fairseq_distances(sub, codebook.unsqueeze(-1)).argmin(0)  # (T', G)
+        idx[cols] = full[:cols.numel()]
     return idx
 
 
@@ -89,8 +99,7 @@ class SpeechTokenizer:
         """(1, C, T) features -> (T, G) indices, identical to ``vector_quantizer.forward_idx``."""
         vq = self.model.vector_quantizer
         ze = vq.projection(features)  # (1, C, T), the same call as fairseq's
-        ze = ze.view(vq.groups, vq.var_dim, -1).permute(2, 0, 1).contiguous()  # (T, G, D)
-        return nearest_codewords(ze, vq.expand_embedding.detach())
+        return nearest_codewords(ze.view(vq.groups, vq.var_dim, -1), vq.expand_embedding.detach())
 
     def indices(self, wav):
         """k-means indices of ``wav`` (1-D float array at 16 kHz): LongTensor (frames, groups)."""

@@ -1,0 +1,89 @@
+"""Real-time factor of speech tokenization with the full-size vq-wav2vec k-means architecture.
+
+Random weights (the timing does not depend on them), random 3-10 s utterances, ``--threads`` torch
+threads. Prints JSON: rtf (tokenization seconds per audio second), seconds_audio, the split into
+feature extractor and quantizer (one pass), and the speedup of the exact quantizer over fairseq's forward_idx.
+
+    python scripts/measure_tokenize_rtf.py --seconds 30 --threads 2
+"""
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from emotion_data.speech_tokenizer import SpeechTokenizer  # noqa: E402
+from emotion_data.vq_wav2vec_standin import build_model, release_args  # noqa: E402
+
+
+def utterances(total_s, seed, sample_rate=16000):
+    """Random-length (3-10 s) noise utterances adding up to about ``total_s`` seconds."""
+    rng = np.random.default_rng(seed)
+    wavs, left = [], total_s
+    while left > 0:
+        dur = min(rng.uniform(3, 10), max(left, 3))
+        wavs.append((0.1 * rng.standard_normal(int(dur * sample_rate))).astype(np.float32))
+        left -= dur
+    return wavs
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=30.0, help="audio to tokenize, in seconds")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights and audio")
+    parser.add_argument("--repeat", type=int, default=3, help="timed passes; the fastest counts (shared CPUs)")
+    args = parser.parse_args()
+
+    logging.getLogger("fairseq.models.wav2vec.wav2vec").setLevel(logging.WARNING)  # no model printout
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    model = build_model(release_args())
+    tok = SpeechTokenizer(model)
+    wavs = utterances(args.seconds, args.seed)
+    tok.indices(wavs[0])  # warm-up
+
+    t_feat = t_fast = t_fairseq = 0.0
+    passes = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        for wav in wavs:
+            tok.indices(wav)
+        passes.append(time.perf_counter() - start)
+    total = min(passes)
+    identical = True
+    with torch.inference_mode():  # split the time, and check identity with fairseq's quantizer
+        for wav in wavs:
+            t0 = time.perf_counter()
+            features = model.feature_extractor(torch.from_numpy(wav)[None])
+            t1 = time.perf_counter()
+            fast = tok._quantize(features)
+            t2 = time.perf_counter()
+            ref = model.vector_quantizer.forward_idx(features)[1].squeeze(0)
+            t3 = time.perf_counter()
+            t_feat, t_fast, t_fairseq = t_feat + t1 - t0, t_fast + t2 - t1, t_fairseq + t3 - t2
+            identical &= torch.equal(fast, ref)
+
+    seconds_audio = sum(len(w) for w in wavs) / 16000
+    print(json.dumps({
+        "rtf": round(total / seconds_audio, 4),
+        "rtf_passes": [round(t / seconds_audio, 4) for t in passes],
+        "seconds_audio": round(seconds_audio, 2),
+        "utterances": len(wavs),
+        "threads": args.threads,
+        "feature_extractor_rtf": round(t_feat / seconds_audio, 4),
+        "quantizer_rtf": round(t_fast / seconds_audio, 4),
+        "fairseq_quantizer_rtf": round(t_fairseq / seconds_audio, 4),
+        "fast_vs_fairseq_quantizer_speedup": round(t_fairseq / t_fast, 1),
+        "indices_identical_to_fairseq": bool(identical),
+        "params": sum(p.numel() for p in model.parameters()),
+    }))
+
+
+if __name__ == "__main__":
+    main()
