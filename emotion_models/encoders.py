@@ -1,0 +1,104 @@
+"""Speech-BERT and RoBERTa encoders, built by fairseq's own ``RobertaModel`` from checkpoint files.
+
+Both released models are fairseq RoBERTa (masked LM) checkpoints: the 2019 releases store a
+legacy ``args`` Namespace (and ``decoder.*`` parameter names, upgraded by fairseq on load), newer
+ones a ``cfg``. :func:`read_checkpoint` returns the encoder's arguments as a plain dict of
+primitive values, which the emotion model stores in its own config (as ``wav2vec2_asr`` stores
+``w2v_args``) so that a fine-tuned checkpoint rebuilds the encoder without the pretrained file.
+"""
+import logging
+from argparse import Namespace
+
+import torch.nn as nn
+from fairseq import checkpoint_utils
+from fairseq.models import ARCH_CONFIG_REGISTRY
+from fairseq.models.roberta import RobertaEncoder, RobertaModel
+from omegaconf import OmegaConf
+
+logger = logging.getLogger(__name__)
+
+_PRIMITIVES = (str, int, float, bool, type(None))
+
+
+def _storable(value):
+    """True for values an OmegaConf config can hold and a checkpoint's cfg can round-trip."""
+    if isinstance(value, (list, tuple)):
+        return all(isinstance(v, _PRIMITIVES) for v in value)
+    return isinstance(value, _PRIMITIVES) and not (isinstance(value, str) and "${" in value)
+
+
+def encoder_args_dict(model_args):
+    """The primitive-valued fields of a checkpoint's model args (Namespace, DictConfig or dict)."""
+    if isinstance(model_args, Namespace):
+        items = vars(model_args)
+    elif OmegaConf.is_config(model_args):
+        items = OmegaConf.to_container(model_args, resolve=True)
+    else:
+        items = dict(model_args)
+    args = {k: (list(v) if isinstance(v, tuple) else v) for k, v in items.items() if _storable(v)}
+    if args.get("max_positions") is None:  # as RobertaModel.build_model does
+        args["max_positions"] = args.get("tokens_per_sample", 512)
+    return args
+
+
+def read_checkpoint(path):
+    """Load a pretrained fairseq RoBERTa checkpoint: returns (encoder args dict, model state dict)."""
+    state = checkpoint_utils.load_checkpoint_to_cpu(str(path))
+    model_args = state.get("args")
+    if model_args is None:
+        model_args = state["cfg"]["model"]
+    return encoder_args_dict(model_args), state["model"]
+
+
+def _namespace(args, dropout=None, attention_dropout=None):
+    """Encoder args as the Namespace RobertaEncoder expects, arch defaults filled, dropouts overridden."""
+    ns = Namespace(**(OmegaConf.to_container(args) if OmegaConf.is_config(args) else dict(args)))
+    if dropout is not None:
+        ns.dropout = dropout
+    if attention_dropout is not None:
+        ns.attention_dropout = attention_dropout
+    arch = getattr(ns, "arch", None) or getattr(ns, "_name", None)
+    if arch in ARCH_CONFIG_REGISTRY and ARCH_CONFIG_REGISTRY[arch].__module__.startswith("fairseq.models.roberta"):
+        ARCH_CONFIG_REGISTRY[arch](ns)  # fills any field the checkpoint predates (e.g. roberta_large dims)
+    return ns
+
+
+class PretrainedEncoder(nn.Module):
+    """A fairseq RoBERTa encoder (Speech-BERT or RoBERTa) without its LM head.
+
+    Args:
+        args: encoder args dict (see :func:`read_checkpoint`).
+        dictionary: the task's dictionary of this modality (``dict.txt`` + ``<mask>``).
+        state_dict: pretrained weights to load (None when a fine-tuned checkpoint will provide them).
+        dropout, attention_dropout: overrides of the pretrained values (None keeps them).
+    """
+
+    def __init__(self, args, dictionary, state_dict=None, dropout=None, attention_dropout=None, name="encoder"):
+        super().__init__()
+        ns = _namespace(args, dropout, attention_dropout)
+        roberta = RobertaModel(ns, RobertaEncoder(ns, dictionary))
+        if state_dict is not None:
+            self._check_vocab(state_dict, dictionary, name)
+            roberta.load_state_dict(state_dict, strict=True)
+        roberta.encoder.lm_head = None  # the LM head is not used for emotion recognition
+        self.encoder = roberta.encoder  # fairseq.models.roberta.RobertaEncoder
+        self.embed_dim = ns.encoder_embed_dim
+        self.padding_idx = dictionary.pad()
+
+    @staticmethod
+    def _check_vocab(state_dict, dictionary, name):
+        key = next((k for k in state_dict if k.endswith("sentence_encoder.embed_tokens.weight")), None)
+        if key is not None and state_dict[key].size(0) != len(dictionary):
+            raise ValueError(
+                f"{name}: the data directory's dictionary has {len(dictionary)} symbols (with <mask>) but "
+                f"the pretrained checkpoint has {state_dict[key].size(0)} embeddings; copy the checkpoint's "
+                "dict.txt into the data directory (scripts/prepare_data.py does) and binarize with it")
+
+    def max_positions(self):
+        """Longest input (with <s> and </s>) the learned positional embeddings cover."""
+        return self.encoder.max_positions()
+
+    def forward(self, src_tokens):
+        """(B, T) tokens -> (B, T, C) last-layer features; features[:, 0] is the CLS (<s>) vector."""
+        features, _ = self.encoder.extract_features(src_tokens)
+        return features

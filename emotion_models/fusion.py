@@ -1,0 +1,92 @@
+"""Fusion of the encoders' outputs (paper section 3.2) and the classification head.
+
+Every fusion takes ``{modality: (features (B, T, C), padding_mask (B, T))}`` and returns one
+(B, output_dim) vector per utterance; ``output_dim`` is computed from the encoders' widths.
+"""
+import torch
+import torch.nn as nn
+from fairseq.modules import LayerNorm, MultiheadAttention
+
+MODALITY_ORDER = ("speech", "text")  # concatenation order of the CLS vectors
+
+
+class ShallowFusion(nn.Module):
+    """Concatenate the CLS vectors (features[:, 0]) of the modalities: no parameters (section 3.2.1)."""
+
+    def __init__(self, dims):
+        super().__init__()
+        self.modalities = [m for m in MODALITY_ORDER if m in dims]
+        self.output_dim = sum(dims[m] for m in self.modalities)
+
+    def forward(self, encoded):
+        return torch.cat([encoded[m][0][:, 0, :] for m in self.modalities], dim=-1)  # (B, sum C)
+
+
+class CrossAttention(nn.Module):
+    """One modality's CLS vector attends to the other modality's whole sequence; Add & Norm.
+
+    The query comes from the CLS vector (width ``query_dim``), keys and values from every
+    position of the other sequence (width ``kv_dim``), padding masked.
+    """
+
+    def __init__(self, query_dim, kv_dim, heads, dropout, attention_dropout):
+        super().__init__()
+        self.attn = MultiheadAttention(query_dim, heads, kdim=kv_dim, vdim=kv_dim,
+                                       dropout=attention_dropout, encoder_decoder_attention=True)
+        self.dropout = nn.Dropout(dropout)
+        self.layer_norm = LayerNorm(query_dim)
+
+    def forward(self, cls, other, other_padding_mask):
+        query = cls.unsqueeze(0)  # (1, B, Cq): fairseq attention is time-first
+        kv = other.transpose(0, 1)  # (T, B, Ckv)
+        attended, _ = self.attn(query, kv, kv, key_padding_mask=other_padding_mask, need_weights=False)
+        return self.layer_norm(cls + self.dropout(attended.squeeze(0)))  # (B, Cq)
+
+
+class CoAttentionFusion(nn.Module):
+    """Co-attentional fusion (section 3.2.2, Figure 2): one cross-attention layer per direction.
+
+    The speech CLS queries the text sequence and the text CLS queries the speech sequence; the
+    two updated CLS vectors are concatenated (speech first).
+    """
+
+    def __init__(self, dims, heads, dropout, attention_dropout):
+        super().__init__()
+        assert set(dims) == set(MODALITY_ORDER), "co-attention needs both modalities (--modalities both)"
+        self.speech_to_text = CrossAttention(dims["speech"], dims["text"], heads, dropout, attention_dropout)
+        self.text_to_speech = CrossAttention(dims["text"], dims["speech"], heads, dropout, attention_dropout)
+        self.output_dim = dims["speech"] + dims["text"]
+
+    def forward(self, encoded):
+        (speech, speech_pad), (text, text_pad) = encoded["speech"], encoded["text"]
+        speech_cls = self.speech_to_text(speech[:, 0, :], text, text_pad)  # (B, Cs)
+        text_cls = self.text_to_speech(text[:, 0, :], speech, speech_pad)  # (B, Ct)
+        return torch.cat([speech_cls, text_cls], dim=-1)  # (B, Cs + Ct)
+
+
+class EmotionHead(nn.Module):
+    """Dropout -> one linear layer, reshaped to ``output_shape`` per utterance.
+
+    ``output_shape`` is (4, 2) for iemocap_binary (two logits per emotion), (4,) for multiclass
+    and () for regression.
+    """
+
+    def __init__(self, input_dim, output_shape, pooler_dropout):
+        super().__init__()
+        self.output_shape = tuple(output_shape)
+        num_outputs = 1
+        for size in self.output_shape:
+            num_outputs *= size
+        self.dropout = nn.Dropout(pooler_dropout)
+        self.out_proj = nn.Linear(input_dim, num_outputs)
+
+    def forward(self, x):
+        x = self.out_proj(self.dropout(x))  # (B, num_outputs)
+        return x.view(x.size(0), *self.output_shape)
+
+
+def build_fusion(kind, dims, heads, dropout, attention_dropout):
+    """``shallow`` (also for a single modality) or ``coattn`` over encoders of widths ``dims``."""
+    if kind == "coattn":
+        return CoAttentionFusion(dims, heads, dropout, attention_dropout)
+    return ShallowFusion(dims)

@@ -1,0 +1,140 @@
+"""Model ``ssl_emotion``: Speech-BERT + RoBERTa, jointly fine-tuned, fused, one linear head (paper section 3).
+
+Architectures (each sets ``fusion`` and ``modalities``):
+``ssl_emotion_shallow`` (concatenated CLS vectors -> head, the paper's best),
+``ssl_emotion_coattn`` (co-attentional fusion), ``ssl_emotion_speech_only``, ``ssl_emotion_text_only``.
+The task registers the head (its width depends on the target type), as sentence_prediction does.
+"""
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from fairseq.models import BaseFairseqModel, register_model, register_model_architecture
+from omegaconf import open_dict
+
+from emotion_models.encoders import PretrainedEncoder, read_checkpoint
+from emotion_models.fusion import MODALITY_ORDER, EmotionHead, build_fusion
+
+logger = logging.getLogger(__name__)
+
+FUSION_CHOICES = ChoiceEnum(["shallow", "coattn"])
+MODALITY_CHOICES = ChoiceEnum(["both", "speech", "text"])
+
+
+@dataclass
+class SSLEmotionConfig(FairseqDataclass):
+    speech_checkpoint: Optional[str] = field(
+        default=None, metadata={"help": "Speech-BERT checkpoint (PRETRAINED/bert_kmeans/bert_kmeans.pt)"})
+    text_checkpoint: Optional[str] = field(
+        default=None, metadata={"help": "RoBERTa checkpoint (PRETRAINED/roberta.large/model.pt)"})
+    fusion: FUSION_CHOICES = field(default="shallow", metadata={"help": "how the two encoders are fused"})
+    modalities: MODALITY_CHOICES = field(default="both", metadata={"help": "encoders used by the model"})
+    freeze_ssl: bool = field(
+        default=False, metadata={"help": "freeze the pretrained encoders (no gradients, no dropout); "
+                                         "only the fusion and the head train"})
+    dropout: Optional[float] = field(
+        default=0.1, metadata={"help": "dropout inside the encoders and the co-attention (None: pretrained value)"})
+    attention_dropout: Optional[float] = field(
+        default=0.1, metadata={"help": "attention dropout inside the encoders and the co-attention "
+                                       "(None: pretrained value)"})
+    pooler_dropout: float = field(default=0.1, metadata={"help": "dropout before the classification head"})
+    coattn_heads: int = field(default=8, metadata={"help": "attention heads of each co-attention layer"})
+    speech_args: Any = field(
+        default=None, metadata={"help": "Speech-BERT args, stored at build time (do not set)"})
+    text_args: Any = field(
+        default=None, metadata={"help": "RoBERTa args, stored at build time (do not set)"})
+
+
+def _used_modalities(cfg):
+    return [m for m in MODALITY_ORDER if cfg.modalities in ("both", m)]
+
+
+def _build_encoder(cfg, modality, dictionary):
+    """Encoder of one modality: from the pretrained checkpoint, or from args stored in ``cfg``."""
+    args_key, path = f"{modality}_args", getattr(cfg, f"{modality}_checkpoint")
+    args, state_dict = getattr(cfg, args_key), None
+    if args is None:  # first build: read the pretrained checkpoint and remember its args
+        if not path:
+            raise ValueError(f"--{modality}-checkpoint is required for --modalities {cfg.modalities}")
+        args, state_dict = read_checkpoint(path)
+        with open_dict(cfg):
+            setattr(cfg, args_key, args)
+        logger.info(f"loaded pretrained {modality} encoder from {path}")
+    return PretrainedEncoder(args, dictionary, state_dict, cfg.dropout, cfg.attention_dropout, name=modality)
+
+
+@register_model("ssl_emotion", dataclass=SSLEmotionConfig)
+class SSLEmotionModel(BaseFairseqModel):
+    """Pretrained encoders -> fusion -> head. ``forward`` returns logits shaped by the head."""
+
+    def __init__(self, cfg, encoders, padding_idx):
+        super().__init__()
+        self.cfg = cfg
+        self.encoders = torch.nn.ModuleDict(encoders)
+        self.padding_idx = padding_idx  # {modality: pad index of its dictionary}
+        dims = {m: enc.embed_dim for m, enc in encoders.items()}
+        self.fusion = build_fusion(cfg.fusion, dims, cfg.coattn_heads,
+                                   cfg.dropout or 0.0, cfg.attention_dropout or 0.0)
+        self.head = None
+        if cfg.freeze_ssl:
+            for p in self.encoders.parameters():
+                p.requires_grad = False
+
+    @classmethod
+    def build_model(cls, cfg, task):
+        """Build the encoders of the used modalities with the task's dictionaries."""
+        dictionaries = {"speech": task.speech_dictionary, "text": task.text_dictionary}
+        encoders = {m: _build_encoder(cfg, m, dictionaries[m]) for m in _used_modalities(cfg)}
+        return cls(cfg, encoders, {m: dictionaries[m].pad() for m in encoders})
+
+    def register_classification_head(self, output_shape):
+        """Add the head (dropout -> linear) over the fused vector; called by the task."""
+        self.head = EmotionHead(self.fusion.output_dim, output_shape, self.cfg.pooler_dropout)
+
+    def train(self, mode=True):
+        """Frozen encoders stay in eval mode (no dropout) even while the rest trains."""
+        super().train(mode)
+        if self.cfg.freeze_ssl:
+            self.encoders.eval()
+        return self
+
+    def encoder_max_positions(self):
+        """{modality: longest input of its encoder} for the used modalities."""
+        return {m: enc.max_positions() for m, enc in self.encoders.items()}
+
+    def forward(self, speech_tokens=None, text_tokens=None, **unused):
+        """(B, Ts) speech and (B, Tt) text tokens -> logits (B, 4, 2), (B, 4) or (B,)."""
+        tokens = {"speech": speech_tokens, "text": text_tokens}
+        encoded = {}
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.cfg.freeze_ssl):
+            for m, enc in self.encoders.items():
+                encoded[m] = (enc(tokens[m]), tokens[m].eq(self.padding_idx[m]))  # (B, T, C), (B, T)
+        assert self.head is not None, "the task registers the head (task.build_model)"
+        return self.head(self.fusion(encoded))
+
+    def parameter_counts(self):
+        """Total, trainable and new (fusion + head, not pretrained) parameter counts, with breakdown."""
+        count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+        new = {f"fusion.{name}": count(child) for name, child in self.fusion.named_children()}
+        new["head"] = count(self.head) if self.head is not None else 0
+        return {"total": count(self), "trainable": sum(p.numel() for p in self.parameters() if p.requires_grad),
+                "new": sum(new.values()), "new_breakdown": new,
+                **{f"encoder.{m}": count(enc) for m, enc in self.encoders.items()}}
+
+
+def _arch(name, fusion, modalities):
+    @register_model_architecture("ssl_emotion", name)
+    def arch(cfg):
+        cfg.fusion = fusion  # the architecture defines the fusion and the modalities
+        cfg.modalities = modalities
+
+    arch.__name__ = name
+    return arch
+
+
+ssl_emotion_shallow = _arch("ssl_emotion_shallow", "shallow", "both")
+ssl_emotion_coattn = _arch("ssl_emotion_coattn", "coattn", "both")
+ssl_emotion_speech_only = _arch("ssl_emotion_speech_only", "shallow", "speech")
+ssl_emotion_text_only = _arch("ssl_emotion_text_only", "shallow", "text")

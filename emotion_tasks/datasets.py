@@ -1,0 +1,106 @@
+"""Datasets of one split of a prepared data directory (layout: notes in docs/model.md).
+
+``DATA_DIR/{speech,text}/{split}.bin/.idx`` hold the binarized tokens, ``label/{split}.label`` one
+label per line, ``ids/{split}.id`` one utterance id per line, all in the same order.
+"""
+import os
+
+import numpy as np
+from fairseq.data import (
+    ConcatSentencesDataset,
+    IdDataset,
+    NestedDictionaryDataset,
+    NumelDataset,
+    NumSamplesDataset,
+    PrependTokenDataset,
+    RawLabelDataset,
+    RightPadDataset,
+    SortDataset,
+    TruncateDataset,
+    data_utils,
+)
+
+from emotion_tasks.labels import EMOTIONS
+
+MODALITIES = ("speech", "text")
+
+
+def load_tokens(data_dir, modality, split, dictionary, max_positions=None):
+    """<s> + binarized tokens of one modality, truncated to ``max_positions`` (None: no limit)."""
+    prefix = os.path.join(data_dir, modality, split)
+    dataset = data_utils.load_indexed_dataset(prefix, dictionary)
+    if dataset is None:
+        raise FileNotFoundError(
+            f"missing {modality} tokens of split '{split}': {prefix}.bin/.idx not found "
+            "(prepare the data directory with scripts/prepare_data.py)")
+    if max_positions is not None:
+        dataset = TruncateDataset(dataset, max_positions - 1)  # room for the <s> prepended below
+    return PrependTokenDataset(dataset, dictionary.bos())
+
+
+def parse_label(text, target_type, where):
+    """One label line -> one-hot list (iemocap_binary), class index (multiclass) or float (regression)."""
+    text = text.strip()
+    if target_type == "regression":
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{where}: expected a float sentiment score for --target-type regression, "
+                             f"got {text!r}") from None
+    if text not in EMOTIONS:
+        raise ValueError(f"{where}: expected an emotion name from {list(EMOTIONS)} for --target-type "
+                         f"{target_type}, got {text!r}")
+    index = EMOTIONS.index(text)
+    if target_type == "multiclass":
+        return index
+    return [int(i == index) for i in range(len(EMOTIONS))]
+
+
+def _read_lines(path, what):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"missing {what}: {path} not found (prepare the data directory "
+                                "with scripts/prepare_data.py)")
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f]
+
+
+def load_labels(data_dir, split, target_type):
+    """Targets of a split, parsed from ``label/{split}.label``; errors name the file and line."""
+    path = os.path.join(data_dir, "label", f"{split}.label")
+    return [parse_label(line, target_type, f"{path}:{i + 1}")
+            for i, line in enumerate(_read_lines(path, f"labels of split '{split}'"))]
+
+
+def load_ids(data_dir, split):
+    """Utterance ids of a split, from ``ids/{split}.id``."""
+    path = os.path.join(data_dir, "ids", f"{split}.id")
+    return [line.strip() for line in _read_lines(path, f"utterance ids of split '{split}'")]
+
+
+def build_split(tokens, labels, ids, pad, seed, where):
+    """Nested dataset of a split, sorted by total length (ties shuffled) so batches have similar lengths.
+
+    Args:
+        tokens: {"speech": dataset, "text": dataset}, each item a 1-D LongTensor starting with <s>.
+        labels: parsed targets; ids: utterance ids (checked to have one entry per row).
+        pad: {"speech": pad index, "text": pad index}.
+    """
+    n = len(tokens["speech"])
+    for name, size in [("text tokens", len(tokens["text"])), ("labels", len(labels)), ("ids", len(ids))]:
+        if size != n:
+            raise ValueError(f"{where}: {size} {name} but {n} speech token rows; the files of a split "
+                             "must have one entry per utterance, in the same order")
+    sizes = tokens["speech"].sizes + tokens["text"].sizes  # padded cost of a row in a batch
+    dataset = NestedDictionaryDataset(
+        {
+            "id": IdDataset(),
+            "net_input": {f"{m}_tokens": RightPadDataset(tokens[m], pad_idx=pad[m]) for m in MODALITIES},
+            "target": RawLabelDataset(labels),
+            "nsentences": NumSamplesDataset(),
+            "ntokens": NumelDataset(ConcatSentencesDataset(tokens["speech"], tokens["text"]), reduce=True),
+        },
+        sizes=[sizes],
+    )
+    with data_utils.numpy_seed(seed):
+        shuffle = np.random.permutation(n)
+    return SortDataset(dataset, sort_order=[shuffle, sizes])

@@ -1,0 +1,172 @@
+"""Task ``multimodal_emotion``: speech tokens + text tokens -> emotion targets (paper section 3).
+
+Reads a prepared data directory (``speech/``, ``text/``, ``label/``, ``ids/``; see docs/model.md),
+builds the ``ssl_emotion`` model and registers its head, whose width depends on ``--target-type``.
+Inputs are truncated to each encoder's positions, which the task takes from the built model
+(fairseq-train and fairseq-validate build the model before loading any split).
+"""
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+from fairseq.distributed import utils as distributed_utils
+from fairseq.data import Dictionary
+from fairseq.dataclass import FairseqDataclass
+from fairseq.tasks import FairseqTask, register_task
+from omegaconf import II, MISSING
+
+from emotion_tasks import datasets
+from emotion_tasks.labels import EMOTIONS, TargetType, num_outputs
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class MultimodalEmotionConfig(FairseqDataclass):
+    data: str = field(default=MISSING, metadata={"help": "prepared data directory (speech/, text/, label/, ids/)"})
+    target_type: TargetType = field(
+        default="iemocap_binary",
+        metadata={"help": "iemocap_binary: a 0/1 decision per emotion; multiclass: one of 4 emotions; "
+                          "regression: a sentiment score"})
+    save_predictions: Optional[str] = field(
+        default=None, metadata={"help": "during validation, write JSON lines {id, target, pred} to this file "
+                                        "(truncated at the start of each validation pass; '.rankN' suffix "
+                                        "under distributed training)"})
+    seed: int = II("common.seed")
+
+
+def head_shape(target_type):
+    """Head output shape per utterance: (4, 2) for iemocap_binary, (4,) multiclass, () regression."""
+    shape = {"iemocap_binary": (len(EMOTIONS), 2), "multiclass": (len(EMOTIONS),), "regression": ()}[target_type]
+    assert int(torch.Size(shape).numel()) == num_outputs(target_type)
+    return shape
+
+
+def decode_predictions(logits, target_type):
+    """Model output -> predictions: (B, 4) 0/1, (B,) class index, or (B,) float score."""
+    if target_type == "regression":
+        return logits.float()
+    return logits.argmax(dim=-1)
+
+
+def to_json_label(value, target_type):
+    """One target or prediction as written by --save-predictions."""
+    if target_type == "iemocap_binary":
+        return {e: int(v) for e, v in zip(EMOTIONS, value)}
+    if target_type == "multiclass":
+        return EMOTIONS[int(value)]
+    return float(value)
+
+
+@register_task("multimodal_emotion", dataclass=MultimodalEmotionConfig)
+class MultimodalEmotionTask(FairseqTask):
+    """Multimodal (speech + text) emotion recognition on a prepared data directory."""
+
+    def __init__(self, cfg, speech_dictionary, text_dictionary):
+        super().__init__(cfg)
+        self.speech_dictionary = speech_dictionary
+        self.text_dictionary = text_dictionary
+        self.encoder_positions = {}  # {modality: max positions}, set by build_model
+        self.utterance_ids = {}  # {split: [utterance id per row]}
+        self._pred_split, self._pred_fresh = None, False
+
+    @classmethod
+    def load_dictionary(cls, filename):
+        """``Dictionary.load`` + ``<mask>``, as fairseq's masked_lm task (and so the pretrained models) have it."""
+        if not os.path.isfile(filename):
+            raise FileNotFoundError(f"missing dictionary {filename} (prepare the data directory with "
+                                    "scripts/prepare_data.py)")
+        dictionary = Dictionary.load(filename)
+        dictionary.add_symbol("<mask>")
+        return dictionary
+
+    @classmethod
+    def setup_task(cls, cfg, **kwargs):
+        if not os.path.isdir(cfg.data):
+            raise FileNotFoundError(f"data directory {cfg.data} not found")
+        dicts = [cls.load_dictionary(os.path.join(cfg.data, m, "dict.txt")) for m in datasets.MODALITIES]
+        logger.info(f"dictionaries: speech {len(dicts[0])} types, text {len(dicts[1])} types")
+        return cls(cfg, *dicts)
+
+    def build_model(self, cfg, from_checkpoint=False):
+        """Build ``ssl_emotion``, register its head for the target type and log parameter counts."""
+        model = super().build_model(cfg, from_checkpoint)
+        model.register_classification_head(head_shape(self.cfg.target_type))
+        self.encoder_positions = model.encoder_max_positions()
+        counts = model.parameter_counts()
+        logger.info(f"ssl_emotion parameters: total {counts['total']:,}, trainable {counts['trainable']:,}, "
+                    f"new {counts['new']:,} ({', '.join(f'{k} {v:,}' for k, v in counts['new_breakdown'].items())})")
+        return model
+
+    def load_dataset(self, split, combine=False, **kwargs):
+        """Load a split: tokens of both modalities (truncated to the encoders' positions), targets, ids."""
+        if not self.encoder_positions:
+            logger.warning("loading a split before the model is built: inputs are not truncated")
+        data = self.cfg.data
+        dicts = {"speech": self.speech_dictionary, "text": self.text_dictionary}
+        tokens = {m: datasets.load_tokens(data, m, split, dicts[m], self.encoder_positions.get(m))
+                  for m in datasets.MODALITIES}
+        labels = datasets.load_labels(data, split, self.cfg.target_type)
+        ids = datasets.load_ids(data, split)
+        self.utterance_ids[split] = ids
+        self.datasets[split] = datasets.build_split(
+            tokens, labels, ids, {m: d.pad() for m, d in dicts.items()}, self.cfg.seed, f"{data} split '{split}'")
+        logger.info(f"{split}: {len(ids)} utterances ({self.cfg.target_type})")
+        return self.datasets[split]
+
+    def get_batch_iterator(self, dataset, **kwargs):
+        """As FairseqTask's, with every utterance kept; notes the split (for --save-predictions).
+
+        The installed fairseq drops a last batch whose size is not a multiple of
+        --required-batch-size-multiple (default 8), which would leave utterances out of the
+        metrics; the task therefore batches with a multiple of 1.
+        """
+        if kwargs.get("required_batch_size_multiple", 1) != 1:
+            logger.info("using --required-batch-size-multiple 1 so that no utterance is dropped")
+            kwargs["required_batch_size_multiple"] = 1
+        self._pred_split = next((s for s, d in self.datasets.items() if d is dataset), None)
+        self._pred_fresh = True
+        return super().get_batch_iterator(dataset, **kwargs)
+
+    def valid_step(self, sample, model, criterion):
+        if not self.cfg.save_predictions:
+            return super().valid_step(sample, model, criterion)
+        model.eval()
+        with torch.no_grad():
+            loss, sample_size, logging_output, logits = criterion.forward_with_output(model, sample)
+        self._write_predictions(sample, logits)
+        return loss, sample_size, logging_output
+
+    def predictions_path(self):
+        """--save-predictions, with a '.rankN' suffix when more than one process validates."""
+        path = self.cfg.save_predictions
+        if distributed_utils.get_data_parallel_world_size() > 1:
+            path = f"{path}.rank{distributed_utils.get_data_parallel_rank()}"
+        return path
+
+    def _write_predictions(self, sample, logits):
+        ids = self.utterance_ids.get(self._pred_split)
+        if ids is None:
+            raise RuntimeError("--save-predictions: cannot tell which split is being validated")
+        preds = decode_predictions(logits, self.cfg.target_type).cpu().tolist()
+        targets = sample["target"].cpu().tolist()
+        mode = "w" if self._pred_fresh else "a"
+        self._pred_fresh = False
+        with open(self.predictions_path(), mode, encoding="utf-8") as f:
+            for index, target, pred in zip(sample["id"].tolist(), targets, preds):
+                f.write(json.dumps({"id": ids[index], "target": to_json_label(target, self.cfg.target_type),
+                                    "pred": to_json_label(pred, self.cfg.target_type)}) + "\n")
+
+    def max_positions(self):
+        return None  # inputs are truncated to the encoders' positions instead of filtered
+
+    @property
+    def source_dictionary(self):
+        return None
+
+    @property
+    def target_dictionary(self):
+        return None
