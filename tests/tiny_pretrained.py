@@ -114,3 +114,30 @@ def build_data(root, pretrained, target_type="iemocap_binary", sizes=None, seed=
             argv += [f"--{s}pref", str(root / "raw" / f"{modality}.{s}")]
         preprocess.main(options.get_preprocessing_parser().parse_args(argv))  # also copies dict.txt
     return root
+
+
+_CACHE = {}
+
+
+def tiny_assets():
+    """Build once per test process: {"pretrained": Path, "iemocap_binary"|"multiclass"|"regression": data Path}.
+
+    Lives in a temporary folder removed at exit; tests that modify files copy them first.
+    """
+    if not _CACHE:
+        import atexit
+        import shutil
+        import tempfile
+
+        root = Path(tempfile.mkdtemp(prefix="tiny_ssl_emotion_"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        _CACHE["pretrained"] = build_pretrained(root / "pretrained")
+        for target_type in ("iemocap_binary", "multiclass", "regression"):
+            _CACHE[target_type] = build_data(root / f"data_{target_type}", _CACHE["pretrained"], target_type)
+    return dict(_CACHE)
+
+
+def checkpoint_paths(pretrained):
+    """(speech checkpoint, text checkpoint) of a tiny PRETRAINED directory."""
+    pretrained = Path(pretrained)
+    return tuple(pretrained / folder / name for folder, name in (LAYOUT["speech"], LAYOUT["text"]))
