@@ -108,7 +108,7 @@ def build_model(args):
     """Build the fairseq Wav2VecModel of a legacy ``args`` Namespace from its Wav2VecConfig keys."""
     cfg = Wav2VecConfig(**{name: getattr(args, name) for name in Wav2VecConfig.__dataclass_fields__
                             if not name.startswith("_")})
-    return Wav2VecModel.build_model(cfg, task=None).eval()
+    return Wav2VecModel(cfg).eval()
 
 
 def _projected_features(model, wavs):
@@ -154,6 +154,15 @@ def build_standin(out_path, seed=0, init_audio=None, vq_vars=STANDIN_VARS):
     audio's projected features, so that the tokens vary with the input. Deterministic for a seed.
     Returns a summary: parameter count and, with ``init_audio``, the codebook usage on it.
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: thread synchronisation would cost more than it saves
+    try:
+        return _build_standin(out_path, seed, init_audio, vq_vars)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _build_standin(out_path, seed, init_audio, vq_vars):
     torch.manual_seed(seed)
     args = standin_args(vq_vars)
     model = build_model(args)
