@@ -83,7 +83,9 @@ def test_legacy_and_new_style_checkpoints_load_with_weights_only(tmp_path):
     new = tmp_path / "new.pt"
     cfg = convert_namespace_to_omegaconf(_legacy_state()["args"])
     torch.save({"args": None, "cfg": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
-                "model": {"w": torch.ones(2)}, "optimizer_history": [], "extra_state": {"epoch": 1}}, new)
+                "model": {"w": torch.ones(2)}, "extra_state": {"epoch": 1},
+                "optimizer_history": [{"criterion_name": "MaskedLmLoss", "optimizer_name": "FairseqAdam",
+                                       "lr_scheduler_state": {"best": 2.5}, "num_updates": 10}]}, new)
     state = checkpoint_utils.load_checkpoint_to_cpu(str(new))
     assert state["cfg"].model.arch == "roberta_base" and torch.equal(state["model"]["w"], torch.ones(2))
 
