@@ -98,6 +98,8 @@ class SpeechTokenizer:
     def _quantize(self, features):
         """(1, C, T) features -> (T, G) indices, identical to ``vector_quantizer.forward_idx``."""
         vq = self.model.vector_quantizer
+        if features.device.type != "cpu":  # the bit-exact short list is shown for torch's CPU kernels
+            return vq.forward_idx(features)[1].squeeze(0)
         ze = vq.projection(features)  # (1, C, T), the same call as fairseq's
         return nearest_codewords(ze.view(vq.groups, vq.var_dim, -1), vq.expand_embedding.detach())
 

@@ -28,6 +28,7 @@ STANDIN_FEATURE_LAYERS = str([(STANDIN_DIM, 10, 5), (STANDIN_DIM, 8, 4), (STANDI
                               (STANDIN_DIM, 1, 1), (STANDIN_DIM, 1, 1)])  # same strides as the release
 STANDIN_AGGREGATOR_LAYERS = str([(STANDIN_DIM, 2, 1), (STANDIN_DIM, 3, 1)])  # unused by tokenization
 STANDIN_VARS = 32  # codewords per group: 32 x 32 = 1024 possible "g0-g1" tokens
+MAX_KMEANS_POINTS = 100_000  # feature vectors sampled for the codebook's k-means
 
 
 def release_args(**overrides):
@@ -126,6 +127,8 @@ def kmeans(points, k, seed, iterations=10):
     """Seeded Lloyd k-means of (N, D) points from a random sample of k of them: (k, D) centroids."""
     gen = torch.Generator().manual_seed(seed)
     assert len(points) >= k, f"k-means needs at least {k} feature frames, got {len(points)}: pass more audio"
+    if len(points) > MAX_KMEANS_POINTS:  # a seeded sample is plenty for a few dozen centroids
+        points = points[torch.randperm(len(points), generator=gen)[:MAX_KMEANS_POINTS]]
     centroids = points[torch.randperm(len(points), generator=gen)[:k]].clone()
     for _ in range(iterations):
         assign = torch.cdist(points, centroids).argmin(-1)
