@@ -1,0 +1,110 @@
+"""Criterion multimodal_emotion: losses, all-correct / all-wrong batches, summed stats == scored predictions."""
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from fairseq.logging import metrics
+from omegaconf import OmegaConf
+from test_model import make_model, make_task
+
+from emotion_criterions import metrics as M
+from emotion_criterions.multimodal_emotion import MultimodalEmotionCriterion
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import score_predictions  # noqa: E402
+
+
+class FixedOutput(torch.nn.Module):
+    """Stands in for the model: returns the given output whatever the input."""
+
+    def __init__(self, output):
+        super().__init__()
+        self.output = output
+
+    def forward(self, **unused):
+        return self.output
+
+
+def sample_of(target):
+    return {"net_input": {}, "target": target, "ntokens": 10 * target.size(0), "id": torch.arange(target.size(0))}
+
+
+def reduce(logging_outputs):
+    with metrics.aggregate(new_root=True) as agg:
+        MultimodalEmotionCriterion.reduce_metrics(logging_outputs)
+        return agg.get_smoothed_values()
+
+
+def binary_logits(decisions, margin=20.0):
+    """(B, 4) 0/1 decisions -> (B, 4, 2) logits that pick them with a large margin."""
+    return torch.nn.functional.one_hot(decisions, 2).float() * margin
+
+
+def test_iemocap_binary_all_correct_and_all_wrong():
+    target = torch.eye(4, dtype=torch.long)[[0, 1, 2, 3, 2, 1]]
+    crit = MultimodalEmotionCriterion(None, "iemocap_binary")
+    loss, size, log = crit(FixedOutput(binary_logits(target)), sample_of(target))
+    assert size == 6 and float(loss) == pytest.approx(0.0, abs=1e-6)
+    values = reduce([log])
+    assert all(values[f"{e}_{m}"] == 1.0 for e in M.EMOTIONS for m in ("acc", "f1"))
+    loss, _, log = crit(FixedOutput(binary_logits(1 - target)), sample_of(target))
+    assert float(loss) == pytest.approx(6 * 4 * 20.0, rel=1e-4)  # CE per emotion, summed
+    values = reduce([log])
+    assert all(values[f"{e}_{m}"] == 0.0 for e in M.EMOTIONS for m in ("acc", "f1"))
+    assert not any(k.startswith("_") for k in values)  # statistics stay hidden
+
+
+def test_multiclass_all_correct_and_all_wrong():
+    target = torch.tensor([0, 1, 2, 3, 0])
+    crit = MultimodalEmotionCriterion(None, "multiclass")
+    right = torch.nn.functional.one_hot(target, 4).float() * 20
+    values = reduce([crit(FixedOutput(right), sample_of(target))[2]])
+    assert values["ua"] == 1.0 and values["wa"] == 1.0 and values["per_class_angry"] == 1.0
+    wrong = torch.nn.functional.one_hot((target + 1) % 4, 4).float() * 20
+    loss, _, log = crit(FixedOutput(wrong), sample_of(target))
+    values = reduce([log])
+    assert values["ua"] == 0.0 and values["wa"] == 0.0
+    assert values["loss"] == pytest.approx(20.0, rel=1e-4)
+
+
+@pytest.mark.parametrize("regression_loss,expected", [("l1", (0.5 + 1.0) / 3), ("mse", (0.25 + 1.0) / 3)])
+def test_regression_losses(regression_loss, expected):
+    target = torch.tensor([1.0, -2.0, 0.0])
+    crit = MultimodalEmotionCriterion(None, "regression", regression_loss)
+    loss, size, log = crit(FixedOutput(torch.tensor([1.5, -2.0, 1.0])), sample_of(target))
+    assert float(loss) / size == pytest.approx(expected)
+    values = reduce([log])
+    assert values["mae"] == pytest.approx(0.5) and values["acc2_haszero"] == 1.0
+
+
+def test_undefined_metric_is_nan_not_error():
+    crit = MultimodalEmotionCriterion(None, "multiclass")
+    target = torch.tensor([0, 0])
+    values = reduce([crit(FixedOutput(torch.zeros(2, 4)), sample_of(target))[2]])
+    assert math.isnan(values["per_class_sad"]) and values["per_class_neutral"] == 1.0
+
+
+@pytest.mark.parametrize("target_type", ["iemocap_binary", "multiclass", "regression"])
+def test_summed_stats_equal_scoring_saved_predictions(target_type, tmp_path):
+    predictions = tmp_path / "preds.jsonl"
+    predictions.write_text("stale line from an earlier run\n")
+    task = make_task(target_type, save_predictions=str(predictions))
+    model = make_model(task)
+    criterion = task.build_criterion(OmegaConf.create({"_name": "multimodal_emotion", "target_type": target_type}))
+    task.load_dataset("valid")
+    itr = task.get_batch_iterator(dataset=task.dataset("valid"), max_sentences=3).next_epoch_itr(shuffle=False)
+    logs = [task.valid_step(sample, model, criterion)[2] for sample in itr]
+    assert len(logs) == 3  # 8 utterances in batches of 3: several batches, none dropped
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+    assert len(rows) == 8 and {r["id"] for r in rows} == {f"valid_utt{i:03d}" for i in range(8)}
+    summed = M.add_stats({}, {})
+    for log in logs:
+        M.add_stats(summed, {k[1:]: v for k, v in log.items() if k.startswith("_")})
+    scored = score_predictions.score([predictions], target_type)
+    assert M.flatten_metrics(M.METRICS[target_type](summed)) == pytest.approx(M.flatten_metrics(scored))
+    derived = reduce(logs)
+    for name, value in M.flatten_metrics(scored).items():
+        assert derived[name] == pytest.approx(value if value is not None else math.nan, abs=1e-4, nan_ok=True)
