@@ -1,0 +1,74 @@
+"""Preparation of a corpus given as the project's generic manifest.tsv."""
+import json
+from pathlib import Path
+
+import pytest
+
+from test_prepare_iemocap import TEXTS, fast_binarize, load_split, pretrained, read_manifest_rows, write_wav  # noqa: F401
+import prepare_data
+from emotion_data import prepare
+from emotion_data.corpora.manifest import CorpusError, read_manifest
+
+HEADER = "id\taudio\tstart\tend\ttext\tlabel\tspeaker\tsession\tsentiment"
+ROWS = [("a1", "neutral", "1", "0.5"), ("a2", "happy", "2", "2.25"), ("a3", "sad", "3", "-1"),
+        ("a4", "angry", "4", "-2.5"), ("a5", "happy", "5", "1"), ("a6", "sad", "1", "-0.5")]
+
+
+def make_manifest(root, rows=ROWS, header=HEADER, extra=""):
+    root = Path(root)
+    lines = [header]
+    for i, (uid, label, session, score) in enumerate(rows):
+        write_wav(root / "wav" / f"{uid}.wav", seconds=0.6 if uid == "a1" else 0.3, seed=i)
+        start, end = ("0.1", "0.5") if uid == "a1" else ("", "")  # one segment of a longer file
+        lines.append(f"{uid}\twav/{uid}.wav\t{start}\t{end}\t{TEXTS[i]}\t{label}\tspk{session}\t{session}\t{score}{extra}")
+    (root / "manifest.tsv").write_text("\n".join(lines) + "\n")
+    return root / "manifest.tsv"
+
+
+def test_sentiment_column_session_split_two_workers(tmp_path, pretrained, fast_binarize):  # noqa: F811
+    manifest = make_manifest(tmp_path / "corpus")
+    out = tmp_path / "data"
+    assert prepare_data.main(["manifest", "--raw", str(manifest), "--pretrained", str(pretrained.root),
+                              "--out", str(out), "--label-column", "sentiment", "--workers", "2"]) == 0
+    rows = {r["id"]: r for r in read_manifest_rows(out)}
+    assert {i: r["split"] for i, r in rows.items()} == {"a1": "train", "a2": "train", "a3": "train", "a4": "valid",
+                                                        "a5": "test", "a6": "train"}
+    assert rows["a2"]["label"] == "2.25" and Path(rows["a2"]["audio"]).is_absolute()
+    assert (rows["a1"]["start"], rows["a1"]["end"]) == ("0.1000", "0.5000")
+    assert (out / "label" / "train.label").read_text().split() == ["0.5", "2.25", "-1", "-0.5"]
+    report = json.loads((out / "prepare_report.json").read_text())
+    assert report["label_kind"] == "score" and report["split"]["strategy"] == "sessions"
+    assert report["speech_tokenization"]["workers"] == 2 and report["speech_tokenization"]["done"] == 6
+
+    tok = prepare.load_speech_tokenizer(pretrained.vq_wav2vec)  # the workers' tokens are the in-process ones
+    from emotion_data.audio import load_audio
+    assert load_split(out, "speech", "test") == [" ".join(tok.tokenize(load_audio(rows["a5"]["audio"])))]
+    assert load_split(out, "speech", "train")[0] == " ".join(tok.tokenize(load_audio(rows["a1"]["audio"], 0.1, 0.5)))
+
+
+def test_split_column_unknown_label_and_skip_bad(tmp_path, pretrained, fast_binarize):  # noqa: F811
+    rows = ROWS[:3] + [("a4", "bored", "4", "0")]
+    manifest = make_manifest(tmp_path / "c", rows, HEADER + "\tsplit", extra="\tX")
+    text = manifest.read_text().replace("\tX\n", "\ttrain\n", 2).replace("\tX\n", "\tvalid\n", 1).replace("\tX", "\ttest")
+    manifest.write_text(text)
+    with pytest.raises(prepare.PreparationError, match=r"manifest\.tsv: unknown label 'bored'"):
+        prepare.prepare_manifest(manifest, pretrained.root, tmp_path / "data")
+    report = prepare.prepare_manifest(manifest, pretrained.root, tmp_path / "data", skip_bad=True)
+    assert report["split"] == {"strategy": "column"} and report["counts"]["per_split"] == {"train": 2, "valid": 1}
+    assert report["counts"]["per_label"] == {"happy": 1, "neutral": 1, "sad": 1}
+    assert [f["id"] for f in report["failed"]] == ["a4"]
+    assert (tmp_path / "data" / "label" / "valid.label").read_text() == "sad\n"
+
+
+def test_malformed_manifests(tmp_path):
+    (tmp_path / "m.tsv").write_text("id\taudio\tlabel\nx\tx.wav\tsad\n")
+    with pytest.raises(CorpusError, match="lacks column.*text"):
+        read_manifest(tmp_path / "m.tsv")
+    (tmp_path / "m.tsv").write_text("id\taudio\ttext\tlabel\nx\tx.wav\thi\tsad\ny\ty.wav\thi\t1.5\n")
+    with pytest.raises(CorpusError, match="mixes emotion names and float scores"):
+        read_manifest(tmp_path / "m.tsv")
+    (tmp_path / "m.tsv").write_text("id\taudio\ttext\tlabel\nx\tx.wav\thi\tsad\nx\tx.wav\thi\tsad\n")
+    with pytest.raises(CorpusError, match="m.tsv:3: duplicate id 'x'"):
+        read_manifest(tmp_path / "m.tsv")
+    with pytest.raises(CorpusError, match="--label-column"):
+        read_manifest(tmp_path / "m.tsv", label_column="sentiment")
