@@ -1,0 +1,346 @@
+"""Emotion of new recordings and their transcripts with a fine-tuned ``ssl_emotion`` checkpoint.
+
+:class:`EmotionRecognizer` loads, once, everything inference needs: the vq-wav2vec k-means
+tokenizer, the fine-tuned model (through fairseq's ``checkpoint_utils``), both dictionaries and
+the GPT-2 BPE. It tokenizes exactly as ``scripts/prepare_data.py`` + ``fairseq-preprocess`` + the
+``multimodal_emotion`` task do, token for token:
+
+* speech: audio -> float32 mono 16 kHz (soundfile/soxr) -> one ``"g0-g1"`` token per 10 ms frame ->
+  at most :data:`MAX_SPEECH_FRAMES` frames -> dictionary ids + ``</s>`` -> truncated to the encoder's
+  positions minus one -> ``<s>`` prepended;
+* text: transcript -> GPT-2 BPE ids -> dictionary ids + ``</s>`` -> truncated likewise -> ``<s>``.
+
+>>> rec = EmotionRecognizer.from_checkpoint("checkpoints/checkpoint_best.pt", "pretrained")  # doctest: +SKIP
+>>> rec.predict("utt.wav", "I can't believe it!")  # doctest: +SKIP
+{'neutral': 0.08, 'happy': 0.91, 'sad': 0.02, 'angry': 0.05}
+"""
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import soxr
+import torch
+from fairseq import checkpoint_utils
+from fairseq.data import Dictionary, data_utils
+
+import emotion_models  # noqa: F401  (registers model ssl_emotion, installs safe checkpoint loading)
+import emotion_tasks  # noqa: F401  (registers task multimodal_emotion)
+from emotion_data.audio import SAMPLE_RATE, SILENCE_PEAK, load_audio
+from emotion_data.bpe import load_bpe
+from emotion_data.prepare import MAX_FRAMES
+from emotion_data.speech_tokenizer import SpeechTokenizer
+from emotion_models.pretrained import PretrainedLayout
+from emotion_tasks.labels import EMOTIONS
+
+logger = logging.getLogger(__name__)
+
+MAX_SPEECH_FRAMES = MAX_FRAMES  # as data preparation: <s> + 2046 frames + </s> fill Speech-BERT's 2048 positions
+LONG_AUDIO_POLICIES = ("truncate", "error")  # what to do with audio of more than MAX_SPEECH_FRAMES frames
+MAX_CHANNELS = 64  # an array with more "channels" than this is taken for a (channels, samples) mistake
+FRAME_SAMPLES = 160  # vq-wav2vec frame hop at 16 kHz (10 ms)
+
+
+@dataclass
+class Encoded:
+    """Model inputs of one utterance: ``<s>``-prefixed token ids, None for a modality the model ignores."""
+
+    speech: Optional[torch.Tensor]  # (Ts,) long
+    text: Optional[torch.Tensor]  # (Tt,) long
+    speech_frames: int = 0  # frames of the audio before truncation (0 when speech is unused)
+
+    def cost(self):
+        """Padded length that this utterance adds to a batch (speech + text positions)."""
+        return sum(len(t) for t in (self.speech, self.text) if t is not None)
+
+
+def pretrained_dictionary(path):
+    """A pretrained model's ``dict.txt`` + ``<mask>``, as the task (and fairseq's masked_lm) builds it."""
+    dictionary = Dictionary.load(str(path))
+    dictionary.add_symbol("<mask>")
+    return dictionary
+
+
+def to_mono_16k(audio, sample_rate=None, what="audio"):
+    """A wav path or an array at any rate and channel count -> float32 mono 16 kHz, as data preparation.
+
+    Paths go through :func:`emotion_data.audio.load_audio` (``sample_rate`` must then be None).
+    Arrays are ``(samples,)`` or ``(samples, channels)`` (soundfile's layout); integer arrays are
+    scaled to [-1, 1) as soundfile reads integer files. Channels are averaged, then soxr resamples,
+    the very operations ``load_audio`` applies to a file. Raises ValueError (an
+    :class:`~emotion_data.audio.AudioError` for files) for empty, silent or non-finite audio.
+    """
+    if isinstance(audio, (str, Path)):
+        if sample_rate is not None:
+            raise ValueError(f"{audio}: sample_rate is read from the file; pass it only with an array")
+        return load_audio(audio)
+    if sample_rate is None:
+        raise ValueError(f"{what}: sample_rate is required when the audio is an array")
+    data = np.asarray(audio)
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2 or data.shape[1] > MAX_CHANNELS:
+        raise ValueError(f"{what}: expected an array of shape (samples,) or (samples, channels), got "
+                         f"{data.shape} (transpose a (channels, samples) array)")
+    if np.issubdtype(data.dtype, np.integer):
+        data = data.astype(np.float32) / float(2 ** (8 * data.dtype.itemsize - 1))
+    data = data.astype(np.float32, copy=False)
+    if data.shape[0] == 0:
+        raise ValueError(f"{what}: empty audio (0 samples)")
+    wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]  # (samples,)
+    if int(sample_rate) != SAMPLE_RATE:
+        wav = soxr.resample(wav, int(sample_rate), SAMPLE_RATE)
+    wav = np.ascontiguousarray(wav, dtype=np.float32)
+    peak = float(np.abs(wav).max()) if wav.size else 0.0
+    if not np.isfinite(peak):
+        raise ValueError(f"{what}: audio holds NaN or infinite samples")
+    if peak < SILENCE_PEAK:
+        raise ValueError(f"{what}: silent audio (peak {peak:.1e} < {SILENCE_PEAK:.0e}); the speech "
+                         "encoder would see no speech, so no emotion can be read from it")
+    return wav
+
+
+class EmotionRecognizer:
+    """A fine-tuned ``ssl_emotion`` model with its tokenizers, ready for raw audio and text.
+
+    Args:
+        model: ``SSLEmotionModel`` with its head registered.
+        target_type: ``iemocap_binary``, ``multiclass`` or ``regression`` (the checkpoint's task).
+        speech_dict, text_dict: the task's dictionaries (``dict.txt`` + ``<mask>``).
+        tokenizer: :class:`SpeechTokenizer` (None for a text-only model).
+        bpe: fairseq ``GPT2BPE`` (None for a speech-only model).
+        device: where the model and the tokenizer run.
+        long_audio: ``"truncate"`` (keep the first :data:`MAX_SPEECH_FRAMES` frames, log a warning,
+            as data preparation does) or ``"error"`` (raise ValueError).
+        max_tokens: padded positions per batch in :meth:`predict_batch`.
+        bf16: run the model under bfloat16 autocast (CPU with AVX512-bf16/AMX, or CUDA); off by
+            default because probabilities then differ from fp32 by up to about 1e-2.
+    """
+
+    def __init__(self, model, target_type, speech_dict, text_dict, tokenizer=None, bpe=None, device="cpu",
+                 long_audio="truncate", max_tokens=8192, bf16=False):
+        if long_audio not in LONG_AUDIO_POLICIES:
+            raise ValueError(f"long_audio must be one of {LONG_AUDIO_POLICIES}, got {long_audio!r}")
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+        self.target_type = target_type
+        self.dicts = {"speech": speech_dict, "text": text_dict}
+        self.max_positions = dict(model.encoder_max_positions())  # {modality: positions}
+        self.modalities = tuple(m for m in ("speech", "text") if m in self.max_positions)
+        if "speech" in self.modalities and tokenizer is None:
+            raise ValueError("this model reads speech: a vq-wav2vec tokenizer is required")
+        if "text" in self.modalities and bpe is None:
+            raise ValueError("this model reads text: a GPT-2 BPE is required")
+        self.tokenizer, self.bpe = tokenizer, bpe
+        self.long_audio = long_audio
+        self.max_tokens = max_tokens
+        self.bf16 = bf16
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_checkpoint(cls, checkpoint, pretrained_dir, device="cpu", **kwargs):
+        """Load a fairseq-train checkpoint of ``ssl_emotion`` and the pretrained tokenizers it needs.
+
+        The checkpoint's data directory need not exist: the dictionaries come from
+        ``pretrained_dir`` (``bert_kmeans/dict.txt``, ``roberta.large/dict.txt``, each + ``<mask>``),
+        which must also hold ``vq-wav2vec_kmeans.pt`` (speech models) and ``gpt2_bpe/`` (text
+        models). The pretrained encoders' weights are not read: the checkpoint holds them.
+        ``kwargs`` go to the constructor (``long_audio``, ``max_tokens``, ``bf16``).
+        """
+        layout = PretrainedLayout(pretrained_dir)
+        layout.check(layout.speech_dict, layout.text_dict)
+        speech_dict, text_dict = pretrained_dictionary(layout.speech_dict), pretrained_dictionary(layout.text_dict)
+        model, task = _load_model_and_task(checkpoint, speech_dict, text_dict)
+        modalities = model.encoder_max_positions()
+        tokenizer = bpe = None
+        if "speech" in modalities:
+            tokenizer = SpeechTokenizer.from_checkpoint(layout.check(layout.vq_wav2vec).vq_wav2vec, device=device)
+        if "text" in modalities:
+            layout.check(layout.bpe_encoder_json, layout.bpe_vocab)
+            bpe = load_bpe(layout.bpe_encoder_json, layout.bpe_vocab)
+        return cls(model, str(task.cfg.target_type), speech_dict, text_dict, tokenizer, bpe, device, **kwargs)
+
+    # ------------------------------------------------------------------ tokenization
+    def _finish(self, modality, line):
+        """Token line -> ids exactly as fairseq-preprocess + the task: ids + </s>, truncate, <s> first."""
+        dictionary = self.dicts[modality]
+        ids = dictionary.encode_line(line, add_if_not_exist=False, append_eos=True).long()
+        ids = ids[: self.max_positions[modality] - 1]  # the task's TruncateDataset(max_positions - 1)
+        return torch.cat([ids.new_tensor([dictionary.bos()]), ids])
+
+    def speech_tokens(self, audio, sample_rate=None):
+        """``"g0-g1"`` tokens of ``audio`` after the long-audio policy, and the frame count before it."""
+        wav = to_mono_16k(audio, sample_rate)
+        tokens = self.tokenizer.tokenize(wav)  # ValueError for audio too short for one frame
+        frames = len(tokens)
+        if not frames:
+            raise ValueError(f"no speech frame from {len(wav)} samples")
+        if frames > MAX_SPEECH_FRAMES:
+            seconds = frames * FRAME_SAMPLES / SAMPLE_RATE
+            where = audio if isinstance(audio, (str, Path)) else "audio array"
+            if self.long_audio == "error":
+                raise ValueError(f"{where}: {frames} speech frames ({seconds:.1f} s) exceed the "
+                                 f"{MAX_SPEECH_FRAMES} that Speech-BERT's positions hold; cut the audio, "
+                                 "or pass long_audio='truncate' to keep its first "
+                                 f"{MAX_SPEECH_FRAMES * FRAME_SAMPLES / SAMPLE_RATE:.2f} s")
+            logger.warning("%s: %d speech frames (%.1f s) truncated to the first %d (%.2f s), as in data "
+                           "preparation", where, frames, seconds, MAX_SPEECH_FRAMES,
+                           MAX_SPEECH_FRAMES * FRAME_SAMPLES / SAMPLE_RATE)
+            tokens = tokens[:MAX_SPEECH_FRAMES]
+        return tokens, frames
+
+    def text_line(self, text):
+        """GPT-2 BPE ids of ``text`` as a token line; ValueError for a missing or empty transcript."""
+        if text is None or not str(text).strip():
+            raise ValueError(f"empty transcript {text!r}: this model reads text, and an empty "
+                             "transcript would give a wrong answer without any sign; pass the words spoken")
+        return self.bpe.encode(str(text).strip())  # as data preparation: bpe.encode(text.strip())
+
+    def encode(self, audio=None, text=None, sample_rate=None):
+        """Model inputs of one utterance; only the modalities the model reads are required."""
+        speech = text_ids = None
+        frames = 0
+        if "speech" in self.modalities:
+            if audio is None:
+                raise ValueError("this model reads speech: pass audio (a wav path or an array)")
+            tokens, frames = self.speech_tokens(audio, sample_rate)
+            speech = self._finish("speech", " ".join(tokens))
+        if "text" in self.modalities:
+            text_ids = self._finish("text", self.text_line(text))
+        return Encoded(speech, text_ids, frames)
+
+    # ------------------------------------------------------------------ prediction
+    def _collate(self, batch):
+        """Right-pad each modality with its dictionary's pad index: net_input of the model."""
+        net_input = {}
+        for m in self.modalities:
+            values = [getattr(e, m) for e in batch]
+            net_input[f"{m}_tokens"] = data_utils.collate_tokens(values, self.dicts[m].pad()).to(self.device)
+        return net_input
+
+    @torch.inference_mode()
+    def _forward(self, batch):
+        """Model outputs of a batch of :class:`Encoded`, as float32 on the CPU."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.model(**self._collate(batch))
+        return logits.float().cpu()
+
+    def _outputs(self, logits):
+        """Logits (B, ...) -> one prediction per utterance, by target type."""
+        if self.target_type == "iemocap_binary":  # (B, 4, 2): P(present) = softmax over the 2 logits
+            probs = logits.softmax(-1)[..., 1]
+            return [dict(zip(EMOTIONS, map(float, row))) for row in probs]
+        if self.target_type == "multiclass":  # (B, 4): a distribution over the 4 classes
+            return [dict(zip(EMOTIONS, map(float, row))) for row in logits.softmax(-1)]
+        return [float(v) for v in logits.view(-1)]  # regression: (B,) sentiment scores
+
+    def predict_encoded(self, encoded: List[Encoded]):
+        """Predictions of already encoded utterances, batched by length, in the input order."""
+        order = sorted(range(len(encoded)), key=lambda i: encoded[i].cost(), reverse=True)
+        results = [None] * len(encoded)
+        start = 0
+        while start < len(order):
+            end = start + 1  # longest first: a batch's padded cost is its size x its first item's cost
+            while end < len(order) and (end - start + 1) * encoded[order[start]].cost() <= self.max_tokens:
+                end += 1
+            batch = order[start:end]
+            for i, out in zip(batch, self._outputs(self._forward([encoded[i] for i in batch]))):
+                results[i] = out
+            start = end
+        return results
+
+    def predict(self, audio=None, text=None, sample_rate=None):
+        """Emotion of one utterance: audio (wav path or array; ``sample_rate`` required for arrays) and text.
+
+        Returns, by the checkpoint's target type: ``{"neutral": p, "happy": p, "sad": p, "angry": p}``
+        with p = P(emotion present) (iemocap_binary; decision: p > 0.5), the same dict holding a
+        distribution over the 4 classes (multiclass), or a float sentiment score (regression).
+        Speech-only models ignore ``text`` and text-only models ignore ``audio``. Raises ValueError
+        for silent or empty audio and empty transcripts of a modality the model reads.
+        """
+        return self.predict_encoded([self.encode(audio, text, sample_rate)])[0]
+
+    def predict_batch(self, items):
+        """Predictions of many utterances, batched by length (sorted, padded, returned in input order).
+
+        ``items``: dicts with keys ``audio``, ``text`` and optionally ``sample_rate``, or
+        ``(audio, text)`` / ``(audio, text, sample_rate)`` tuples.
+        """
+        encoded = []
+        for item in items:
+            if isinstance(item, dict):
+                encoded.append(self.encode(item.get("audio"), item.get("text"), item.get("sample_rate")))
+            else:
+                encoded.append(self.encode(*item))
+        return self.predict_encoded(encoded)
+
+    def prediction_fields(self, prediction):
+        """Flat output columns of a prediction (all None for a failed utterance): see scripts/predict.py."""
+        if self.target_type == "regression":
+            return {"sentiment": prediction}
+        fields = {e: (None if prediction is None else prediction[e]) for e in EMOTIONS}
+        if self.target_type == "multiclass":
+            fields["label"] = None if prediction is None else self.decisions(prediction)
+        return fields
+
+    def decisions(self, prediction):
+        """What ``fairseq-validate --save-predictions`` writes as ``pred`` for a prediction of :meth:`predict`."""
+        if self.target_type == "iemocap_binary":
+            return {e: int(p > 0.5) for e, p in prediction.items()}
+        if self.target_type == "multiclass":
+            return max(EMOTIONS, key=prediction.get)
+        return prediction
+
+
+def _load_model_and_task(checkpoint, speech_dict, text_dict):
+    """The fine-tuned model (eval mode) and its task, with dictionaries from the pretrained directory."""
+    from fairseq.tasks import TASK_REGISTRY
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+    state = checkpoint_utils.load_checkpoint_to_cpu(str(checkpoint))
+    task_cfg = state["cfg"]["task"]
+    task = TASK_REGISTRY[task_cfg._name](task_cfg, speech_dict, text_dict)
+    models, _, task = checkpoint_utils.load_model_ensemble_and_task([str(checkpoint)], task=task, state=state)
+    return models[0].eval(), task
+
+
+def measure_latency(recognizer, seconds=5.0, text="I really did not expect to see you here today.",
+                    repeats=5, warmup=2, threads=None, seed=0):
+    """Single-utterance latency of ``recognizer``, audio array to probabilities (``encode`` + ``predict_encoded``).
+
+    A ``seconds``-long synthetic 16 kHz utterance (noise-modulated tone, not silent) is predicted
+    ``warmup`` times untimed (oneDNN builds its kernels on first use), then ``repeats`` times.
+    ``threads`` sets ``torch.set_num_threads`` first. Returns the median and minimum wall time in
+    seconds, every run, the median of each stage (speech + text tokenization; model), and the
+    median process CPU time: on a machine shared with other jobs, ``cpu_s / threads`` estimates the
+    wall time the same work takes on idle cores.
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    wav = (0.3 * np.sin(2 * math.pi * 220 * t) * (1 + np.sin(2 * math.pi * 3 * t))
+           + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+    runs, stages, cpu = [], [], []
+    for i in range(warmup + repeats):
+        c0, t0 = time.process_time(), time.perf_counter()
+        encoded = recognizer.encode(wav, text, SAMPLE_RATE)
+        t1 = time.perf_counter()
+        recognizer.predict_encoded([encoded])
+        t2, c2 = time.perf_counter(), time.process_time()
+        if i >= warmup:
+            runs.append(t2 - t0)
+            stages.append((t1 - t0, t2 - t1))
+            cpu.append(c2 - c0)
+    return {"median_s": float(np.median(runs)), "min_s": float(min(runs)), "runs_s": runs,
+            "encode_median_s": float(np.median([s[0] for s in stages])),
+            "model_median_s": float(np.median([s[1] for s in stages])),
+            "cpu_s": float(np.median(cpu)), "cpu_per_thread_s": float(np.median(cpu)) / torch.get_num_threads(),
+            "speech_positions": 0 if encoded.speech is None else len(encoded.speech),
+            "text_positions": 0 if encoded.text is None else len(encoded.text),
+            "threads": torch.get_num_threads(), "bf16": recognizer.bf16}
