@@ -7,7 +7,8 @@ classes that fairseq checkpoints hold:
   :class:`argparse.Namespace`; ``extra_state``/``optimizer_history`` may hold numpy scalars and,
   from fairseq 0.9, ``fairseq.meters`` objects (mapped onto today's ``fairseq.logging.meters``);
 * new checkpoints (fairseq 0.12): ``cfg`` is a plain container and needs nothing more;
-* the omegaconf ``DictConfig`` that distributed training broadcasts from rank 0 on resume.
+* the omegaconf ``DictConfig`` that distributed training broadcasts from rank 0 on resume, and
+  fairseq's ``_TensorPlaceholder`` that stands for the tensors split off that broadcast.
 
 Any other global in a pickle (for example a ``__reduce__`` that calls ``os.system``) is refused
 by torch before it runs; :func:`install` also makes fairseq's ``load_checkpoint_to_cpu`` report
@@ -58,7 +59,15 @@ def _omegaconf_globals():
             bool, typing.Any]
 
 
-SAFE_GLOBALS = [argparse.Namespace, *_numpy_globals(), *_legacy_meter_globals(), *_omegaconf_globals()]
+def _broadcast_globals():
+    """fairseq's placeholder for the tensors split off a state broadcast from rank 0 (resume, rank > 0)."""
+    from fairseq.distributed.utils import _TensorPlaceholder
+
+    return [_TensorPlaceholder]
+
+
+SAFE_GLOBALS = [argparse.Namespace, *_numpy_globals(), *_legacy_meter_globals(), *_omegaconf_globals(),
+                *_broadcast_globals()]
 
 
 def _with_file_errors(load):
