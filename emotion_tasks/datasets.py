@@ -33,9 +33,20 @@ def load_tokens(data_dir, modality, split, dictionary, max_positions=None):
         raise FileNotFoundError(
             f"missing {modality} tokens of split '{split}': {prefix}.bin/.idx not found "
             "(prepare the data directory with scripts/prepare_data.py)")
+    check_token_ids(dataset, dictionary, prefix)
     if max_positions is not None:
         dataset = TruncateDataset(dataset, max_positions - 1)  # room for the <s> prepended below
     return PrependTokenDataset(dataset, dictionary.bos())
+
+
+def check_token_ids(dataset, dictionary, prefix):
+    """Raise ValueError naming ``prefix.bin`` if a token id is beyond ``dictionary`` (binarized with another dict)."""
+    top = max((int(dataset[i].max()) for i in range(len(dataset)) if dataset.sizes[i] > 0), default=-1)
+    if top >= len(dictionary):
+        raise ValueError(
+            f"{prefix}.bin: token id {top} is beyond its dictionary ({len(dictionary)} symbols with <mask>): "
+            "this split was binarized with another dict.txt; prepare the data directory again with the "
+            "pretrained model's dictionary (scripts/prepare_data.py)")
 
 
 def parse_label(text, target_type, where):

@@ -61,6 +61,23 @@ def to_json_label(value, target_type):
     return float(value)
 
 
+def check_model_name(cfg):
+    """Raise ValueError unless ``cfg`` (a model config or args) names ``ssl_emotion`` or one of its archs.
+
+    A checkpoint of another task (e.g. a masked_lm RoBERTa passed to fairseq-validate --path) carries its
+    own model config, which would otherwise fail deep inside that model with an unrelated error.
+    """
+    from fairseq.models import ARCH_MODEL_REGISTRY, MODEL_REGISTRY
+
+    name = getattr(cfg, "_name", None) or getattr(cfg, "arch", None)
+    ours = MODEL_REGISTRY["ssl_emotion"]
+    if name is not None and ARCH_MODEL_REGISTRY.get(name, MODEL_REGISTRY.get(name)) is not ours:
+        raise ValueError(
+            f"task multimodal_emotion needs an ssl_emotion model, but the model config names '{name}': "
+            "is this a checkpoint of another task (e.g. a pretrained masked_lm)? fairseq-validate --path and "
+            "--restore-file need a checkpoint written by fairseq-train --task multimodal_emotion")
+
+
 @register_task("multimodal_emotion", dataclass=MultimodalEmotionConfig)
 class MultimodalEmotionTask(FairseqTask):
     """Multimodal (speech + text) emotion recognition on a prepared data directory."""
@@ -93,6 +110,7 @@ class MultimodalEmotionTask(FairseqTask):
 
     def build_model(self, cfg, from_checkpoint=False):
         """Build ``ssl_emotion``, register its head for the target type and log parameter counts."""
+        check_model_name(cfg)
         model = super().build_model(cfg, from_checkpoint)
         model.register_classification_head(head_shape(self.cfg.target_type))
         self.encoder_positions = model.encoder_max_positions()
