@@ -2,7 +2,8 @@
 
 Strategies (:func:`assign_splits` picks one):
 
-- ``sessions`` (IEMOCAP default, the paper's ablation split): sessions 1-3 train, 4 valid, 5 test.
+- ``sessions`` (IEMOCAP default, the paper's ablation split): sessions 1-3 train, 4 valid, 5 test
+  (a session is written ``3``, ``03``, ``Ses03`` or ``Session3``).
 - ``fold`` K in 1..5 (leave one session out): session K is test, session K % 5 + 1 (the next one,
   wrapping 5 -> 1) is valid, the other three sessions are train.
 - ``speaker`` S (leave one speaker out): speaker S is test, the other speaker(s) of S's session are
@@ -14,6 +15,7 @@ Strategies (:func:`assign_splits` picks one):
 """
 import ast
 import json
+import re
 from pathlib import Path
 
 SPLITS = ("train", "valid", "test")
@@ -74,11 +76,13 @@ def load_folds(path):
     return folds
 
 
+_SESSION = re.compile(r"^(?:ses(?:sion)?)?0*(\d+)$", re.IGNORECASE)
+
+
 def _session_int(u):
-    try:
-        return int(u.session)
-    except ValueError:
-        return None
+    """Session number of "3", "03", "Ses03" or "Session3"; None otherwise."""
+    m = _SESSION.match(u.session.strip())
+    return int(m.group(1)) if m else None
 
 
 def assign_splits(utterances, strategy, fold=None, speaker=None, folds_file=None, video_of=None):
