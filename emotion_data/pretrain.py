@@ -1,0 +1,394 @@
+"""Pretrain tiny fairseq RoBERTa encoders with masked LM and save them as the 2019 releases are saved.
+
+Both demo encoders (Speech-BERT on vq-wav2vec token strings, text RoBERTa on GPT-2 BPE ids) go
+through the same steps, all with plain fairseq:
+
+1. ``fairseq-preprocess --only-source --dict-only`` on every line -> ``dict.txt`` (token counts,
+   as the released dictionaries), then the train and validation lines binarized with that dict;
+2. ``fairseq-train --task masked_lm --arch roberta_base`` with small overrides (:class:`MaskedLMSpec`);
+3. the final weights converted to the *legacy* checkpoint format of the releases (:func:`to_legacy`):
+   ``args`` (argparse.Namespace), ``model`` (keys under ``decoder.``, ``emb_layer_norm``),
+   ``optimizer_history``, ``extra_state``, and no ``cfg``;
+4. a check that the file loads through ``checkpoint_utils.load_checkpoint_to_cpu`` and builds a
+   ``RobertaModel`` from its dictionary + ``<mask>`` (:func:`load_roberta`).
+
+The validation masked-LM loss (bits per masked token, as fairseq logs it) is compared with the
+unigram baseline (:func:`unigram_bits`).
+"""
+import argparse
+import collections
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+FAIRSEQ_BIN = Path(sys.executable).parent  # the venv's fairseq-train / fairseq-preprocess
+PLACEHOLDER_DATA = "data-bin"  # the legacy args' "data": the training folder is temporary
+TRAIN_THREADS = "1"  # torch threads of the build and of fairseq-train: the tiny models gain nothing
+#                     from more, and spinning threads slow every process down on a shared 2-core machine
+
+
+@dataclass(frozen=True)
+class MaskedLMSpec:
+    """Architecture overrides of ``roberta_base`` and the masked-LM training schedule."""
+
+    layers: int  # --encoder-layers
+    embed_dim: int  # --encoder-embed-dim
+    heads: int  # --encoder-attention-heads
+    ffn_dim: int  # --encoder-ffn-embed-dim
+    max_positions: int  # --max-positions (and --tokens-per-sample: one line per sample)
+    batch_size: int  # sentences per update
+    max_update: int  # training updates
+    warmup: int  # linear warm-up updates of the polynomial decay schedule
+    lr: float  # peak learning rate
+
+    def with_updates(self, max_update, warmup):
+        """A copy with another schedule length (e.g. the --small preset)."""
+        return MaskedLMSpec(**{**asdict(self), "max_update": max_update, "warmup": warmup})
+
+
+# Speech-BERT stand-in: 2048 positions as the release; embed dim 48 (the text one is 64 so that a
+# mix-up of the two encoders' widths fails loudly).
+SPEECH_BERT = MaskedLMSpec(layers=2, embed_dim=48, heads=4, ffn_dim=96, max_positions=2048,
+                           batch_size=16, max_update=1000, warmup=60, lr=3e-3)
+TEXT_ROBERTA = MaskedLMSpec(layers=2, embed_dim=64, heads=4, ffn_dim=128, max_positions=512,
+                            batch_size=32, max_update=400, warmup=40, lr=1e-3)
+
+
+def write_lines(path, lines):
+    """Write one line per item (token strings joined by spaces)."""
+    Path(path).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def _preprocess(argv):
+    """Run fairseq's own preprocessing (``fairseq-preprocess``) in this process."""
+    from fairseq import options
+    from fairseq_cli import preprocess
+
+    args = options.get_preprocessing_parser().parse_args(argv)
+    before = list(preprocess.logger.handlers)
+    try:
+        preprocess.main(args)
+    finally:  # fairseq adds a log-file handler per call: close it
+        for handler in preprocess.logger.handlers[len(before):]:
+            preprocess.logger.removeHandler(handler)
+            handler.close()
+
+
+def binarize(train_lines, valid_lines, dest):
+    """Dictionary of all lines (``dest/dict.txt``) and binarized ``train``/``valid`` splits in ``dest``.
+
+    The dictionary comes from ``fairseq-preprocess --only-source --dict-only`` over train + valid, so
+    that it covers every token of the corpus. Returns the dictionary path.
+    """
+    dest = Path(dest)
+    text_dir = dest / "text"
+    text_dir.mkdir(parents=True, exist_ok=True)
+    write_lines(text_dir / "train.txt", train_lines)
+    write_lines(text_dir / "valid.txt", valid_lines)
+    write_lines(text_dir / "all.txt", [*train_lines, *valid_lines])
+    common = ["--only-source", "--workers", "1"]
+    _preprocess([*common, "--trainpref", str(text_dir / "all.txt"), "--destdir", str(dest / "dict"),
+                 "--dict-only"])
+    _preprocess([*common, "--srcdict", str(dest / "dict" / "dict.txt"), "--trainpref", str(text_dir / "train.txt"),
+                 "--validpref", str(text_dir / "valid.txt"), "--destdir", str(dest / "bin")])
+    return dest / "bin" / "dict.txt"
+
+
+def unigram_bits(train_lines, valid_lines):
+    """Unigram baseline of masked LM, in bits per token (fairseq's base 2).
+
+    Cross-entropy of the validation tokens under the training token frequencies (add-one smoothed),
+    counting each line's ``<s>`` and ``</s>`` as fairseq's masked LM may mask them too.
+    """
+    def tokens(line):
+        return ["<s>", *line.split(), "</s>"]
+
+    counts = collections.Counter(t for line in train_lines for t in tokens(line))
+    vocab = set(counts) | {t for line in valid_lines for t in tokens(line)}
+    total = sum(counts.values()) + len(vocab)
+    valid = [t for line in valid_lines for t in tokens(line)]
+    return -sum(math.log2((counts[t] + 1) / total) for t in valid) / len(valid)
+
+
+def _fairseq_train_args(data_bin, save_dir, spec, seed):
+    """Command-line arguments of ``fairseq-train`` for a masked-LM pretraining run."""
+    validate_every = 5  # epochs between validations; fairseq always validates at the last update
+    return [
+        str(data_bin), "--task", "masked_lm", "--criterion", "masked_lm", "--arch", "roberta_base",
+        "--encoder-layers", str(spec.layers), "--encoder-embed-dim", str(spec.embed_dim),
+        "--encoder-attention-heads", str(spec.heads), "--encoder-ffn-embed-dim", str(spec.ffn_dim),
+        "--max-positions", str(spec.max_positions), "--tokens-per-sample", str(spec.max_positions),
+        "--sample-break-mode", "eos", "--dropout", "0.0", "--attention-dropout", "0.0",
+        "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--weight-decay", "0.01", "--clip-norm", "1.0",
+        "--lr", str(spec.lr), "--lr-scheduler", "polynomial_decay", "--warmup-updates", str(spec.warmup),
+        "--total-num-update", str(spec.max_update), "--max-update", str(spec.max_update),
+        "--batch-size", str(spec.batch_size), "--seed", str(seed), "--cpu", "--num-workers", "0",
+        "--save-dir", str(save_dir), "--no-epoch-checkpoints", "--no-save-optimizer-state",
+        "--validate-interval", str(validate_every), "--save-interval", str(validate_every),
+        "--log-format", "json", "--log-interval", "100", "--no-progress-bar",
+    ]
+
+
+def train_masked_lm(data_bin, save_dir, spec, seed):
+    """Run ``fairseq-train --task masked_lm``; returns (final validation loss in bits, last checkpoint)."""
+    cmd = [str(FAIRSEQ_BIN / "fairseq-train"), *_fairseq_train_args(data_bin, save_dir, spec, seed)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": TRAIN_THREADS}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    log = proc.stdout + proc.stderr
+    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    (Path(save_dir) / "train.log").write_text(log)
+    if proc.returncode != 0:
+        raise RuntimeError(f"fairseq-train failed ({proc.returncode}): {' '.join(cmd)}\n{log[-4000:]}")
+    losses = re.findall(r'"valid_loss": "([0-9.]+)"', log)
+    assert losses, f"no validation loss in the fairseq-train log {save_dir}/train.log"
+    return float(losses[-1]), Path(save_dir) / "checkpoint_last.pt"
+
+
+def to_legacy(state):
+    """A fairseq 0.12 RoBERTa checkpoint as the 2019 releases store it (keep only the final weights).
+
+    ``args`` is the flattened argparse.Namespace of the run; model keys use the old names
+    (``decoder.`` and ``emb_layer_norm``) that ``RobertaModel.upgrade_state_dict_named`` renames.
+    """
+    args = vars(state["cfg"]["model"]).copy()  # masked_lm runs keep every flattened arg here
+    args.pop("_name", None)
+    args.update(data=PLACEHOLDER_DATA, save_dir="checkpoints", restore_file="checkpoint_last.pt")
+    model = {}
+    for key, value in state["model"].items():
+        if key.endswith(".version"):  # 0.12's buffer, absent from the releases (the loader adds it)
+            continue
+        key = "decoder" + key[len("encoder"):] if key.startswith("encoder.") else key
+        model[key.replace(".layernorm_embedding.", ".emb_layer_norm.")] = value
+    last = state["optimizer_history"][-1]
+    val_loss = float(state["extra_state"].get("val_loss") or 0.0)
+    return {
+        "args": argparse.Namespace(**args),
+        "model": model,
+        "optimizer_history": [{"criterion_name": last["criterion_name"], "optimizer_name": last["optimizer_name"],
+                               "lr_scheduler_state": {"best": val_loss}, "num_updates": last["num_updates"]}],
+        "extra_state": {"train_iterator": {"epoch": int(state["extra_state"]["train_iterator"]["epoch"]),
+                                           "iterations_in_epoch": 0}, "val_loss": val_loss},
+    }
+
+
+def convert_to_legacy(src, dst):
+    """Read a checkpoint written by ``fairseq-train`` and save it in the legacy release format."""
+    import torch
+
+    from emotion_models import safe_checkpoint
+
+    safe_checkpoint.install()
+    state = torch.load(str(src), map_location="cpu", weights_only=True)
+    torch.save(to_legacy(state), str(dst))
+
+
+def load_roberta(checkpoint, dict_txt):
+    """Load a RoBERTa checkpoint as the real releases load: the fairseq loader, then ``RobertaModel``.
+
+    The dictionary is ``Dictionary.load(dict_txt)`` plus ``<mask>``, as fairseq's masked_lm task
+    builds it. Returns ``(model, dictionary, state)``; the weights are loaded strictly.
+    """
+    from fairseq import checkpoint_utils
+    from fairseq.data import Dictionary
+    from fairseq.models.roberta import RobertaModel
+
+    from emotion_models import safe_checkpoint
+
+    safe_checkpoint.install()
+    state = checkpoint_utils.load_checkpoint_to_cpu(str(checkpoint))
+    dictionary = Dictionary.load(str(dict_txt))
+    dictionary.add_symbol("<mask>")
+    task = argparse.Namespace(source_dictionary=dictionary, target_dictionary=dictionary)
+    model = RobertaModel.build_model(state["cfg"].model, task)
+    model.load_state_dict(state["model"], strict=True)
+    return model.eval(), dictionary, state
+
+
+def pretrain_masked_lm(name, train_lines, valid_lines, out_checkpoint, out_dict, spec, seed, work_dir):
+    """Binarize, pretrain, convert and verify one tiny encoder; returns a summary dict.
+
+    Writes ``out_checkpoint`` (legacy format) and ``out_dict`` (the fairseq dictionary it was trained
+    with). The summary holds the final validation loss and the unigram baseline, both in bits.
+    """
+    work_dir = Path(work_dir)
+    dict_txt = binarize(train_lines, valid_lines, work_dir)
+    logger.info("%s: pretraining masked LM (%d train / %d valid lines, %d updates)...",
+                name, len(train_lines), len(valid_lines), spec.max_update)
+    valid_loss, last = train_masked_lm(dict_txt.parent, work_dir / "checkpoints", spec, seed)
+    Path(out_checkpoint).parent.mkdir(parents=True, exist_ok=True)
+    convert_to_legacy(last, out_checkpoint)
+    shutil.copyfile(dict_txt, out_dict)
+    model, dictionary, _ = load_roberta(out_checkpoint, out_dict)
+    baseline = unigram_bits(train_lines, valid_lines)
+    summary = {"valid_loss_bits": valid_loss, "unigram_bits": round(baseline, 3),
+               "dictionary_size": len(dictionary), "params": sum(p.numel() for p in model.parameters()),
+               "spec": asdict(spec)}
+    logger.info("%s: validation masked-LM loss %.3f bits vs unigram baseline %.3f bits (%d parameters)",
+                name, valid_loss, baseline, summary["params"])
+    return summary
+
+
+def write_json(path, obj):
+    """Write ``obj`` as indented JSON."""
+    Path(path).write_text(json.dumps(obj, indent=1, sort_keys=True))
+
+
+# ---- the whole demo build: corpus, vq-wav2vec stand-in, BPE, two pretrained encoders -------------
+@dataclass(frozen=True)
+class DemoPreset:
+    """Sizes of a demo build."""
+
+    num_utterances: int  # synthetic corpus size (10 speakers x 4 emotions divide it)
+    speech: MaskedLMSpec  # Speech-BERT stand-in
+    text: MaskedLMSpec  # text RoBERTa stand-in
+    bpe_vocab: int  # upper bound of the BPE vocabulary (the corpus may stop it earlier)
+
+
+PRESETS = {
+    "full": DemoPreset(num_utterances=440, speech=SPEECH_BERT, text=TEXT_ROBERTA, bpe_vocab=1000),
+    "small": DemoPreset(num_utterances=160, speech=SPEECH_BERT.with_updates(300, 30),
+                        text=TEXT_ROBERTA.with_updates(200, 20), bpe_vocab=1000),
+}
+BUILD_VERSION = 1  # bump when the build changes so that older complete directories are rebuilt
+VALID_EVERY = 10  # every 10th utterance is held out of pretraining to measure the validation loss
+STANDIN_INIT_UTTERANCES = 80  # utterances whose features fit the vq-wav2vec stand-in's k-means codebook
+MARKER = ".complete"  # written last: its presence (with matching options) means the build is complete
+
+
+def build_key(preset, seed, engine):
+    """What a complete directory was built with; a different key means rebuild."""
+    return {"version": BUILD_VERSION, "preset": preset, "seed": seed, "engine": engine,
+            "sizes": asdict(PRESETS[preset])}
+
+
+def _engine(engine):
+    """The synthesis engine "auto" stands for, without importing the synthesiser (and fairseq):
+    keeps the check of a complete directory fast. synthetic_corpus.resolve_engine checks it again."""
+    if engine == "auto":
+        return "espeak" if shutil.which("espeak-ng") else "numpy"
+    return engine
+
+
+def is_complete(out, key):
+    """Whether ``out`` holds a complete build made with ``key``."""
+    marker = Path(out) / MARKER
+    try:
+        return json.loads(marker.read_text())["key"] == key
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _speech_token_lines(vq_checkpoint, wav_paths):
+    """One line of "g0-g1" tokens per wav, from the vq-wav2vec checkpoint (as data preparation does)."""
+    from emotion_data.audio import load_audio
+    from emotion_data.speech_tokenizer import SpeechTokenizer
+
+    tokenizer = SpeechTokenizer.from_checkpoint(vq_checkpoint)
+    return [" ".join(tokenizer.tokenize(load_audio(p))) for p in wav_paths]
+
+
+def _build(tmp, preset, seed, engine):
+    """Build corpus/, pretrained/ and build_report.json inside ``tmp``; returns the report."""
+    import time
+
+    from emotion_data.audio import load_audio
+    from emotion_data.bpe import load_bpe, train_bpe
+    from emotion_data.synthetic_corpus import build_corpus, read_manifest
+    from emotion_data.vq_wav2vec_standin import build_standin
+    from emotion_models.pretrained import PretrainedLayout
+
+    sizes, t0, timings = PRESETS[preset], time.time(), {}
+    manifest = build_corpus(tmp / "corpus", sizes.num_utterances, seed, engine)
+    rows = read_manifest(manifest)
+    wavs = [manifest.parent / r["audio"] for r in rows]
+    timings["corpus"] = time.time() - t0
+
+    layout = PretrainedLayout(tmp / "pretrained")
+    layout.root.mkdir(parents=True)
+    step = max(1, len(rows) // STANDIN_INIT_UTTERANCES)
+    vq_summary = build_standin(layout.vq_wav2vec, seed=seed, init_audio=[load_audio(p) for p in wavs[::step]])
+    speech_lines = _speech_token_lines(layout.vq_wav2vec, wavs)
+    timings["vq_wav2vec"] = time.time() - t0 - sum(timings.values())
+    logger.info("vq-wav2vec stand-in: %d distinct tokens over %d frames",
+                len({t for line in speech_lines for t in line.split()}), sum(len(l.split()) for l in speech_lines))
+
+    texts = [r["text"] for r in rows]
+    train_bpe(texts, layout.bpe_encoder_json.parent, sizes.bpe_vocab)
+    bpe = load_bpe(layout.bpe_encoder_json, layout.bpe_vocab)
+    text_lines = [bpe.encode(t) for t in texts]
+    timings["bpe"] = time.time() - t0 - sum(timings.values())
+
+    def split(lines):
+        return ([l for i, l in enumerate(lines) if i % VALID_EVERY],
+                [l for i, l in enumerate(lines) if i % VALID_EVERY == 0])
+
+    report = {"key": build_key(preset, seed, engine), "vq_wav2vec": vq_summary}
+    report["speech_bert"] = pretrain_masked_lm("Speech-BERT", *split(speech_lines), layout.speech_bert,
+                                               layout.speech_dict, sizes.speech, seed, tmp / "work" / "speech")
+    timings["speech_bert"] = time.time() - t0 - sum(timings.values())
+    report["roberta"] = pretrain_masked_lm("text RoBERTa", *split(text_lines), layout.roberta,
+                                           layout.text_dict, sizes.text, seed, tmp / "work" / "text")
+    timings["roberta"] = time.time() - t0 - sum(timings.values())
+    layout.check()
+    report["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
+    shutil.rmtree(tmp / "work")
+    write_json(tmp / "build_report.json", report)
+    return report
+
+
+def build_demo_assets(out, preset="full", seed=0, engine="auto"):
+    """Build the demo assets into ``out`` (``corpus/``, ``pretrained/``, ``build_report.json``).
+
+    Does nothing when ``out`` is already complete for the same options. The build happens in a
+    temporary folder inside ``out`` and is moved into place; the ``.complete`` marker is written
+    last, so an interrupted build never looks complete. Concurrent builds of one ``out`` wait for
+    each other (file lock). Returns the build report (losses, baselines, timings).
+    """
+    import fcntl
+    import time
+
+    assert preset in PRESETS, f"unknown preset {preset!r}: choose one of {sorted(PRESETS)}"
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    key = build_key(preset, seed, _engine(engine))
+    with open(out / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_complete(out, key):
+            logger.info("%s is already complete (%s preset, seed %d): skipped", out, preset, seed)
+            return json.loads((out / "build_report.json").read_text())
+        t0 = time.time()
+        (out / MARKER).unlink(missing_ok=True)
+        for stale in out.glob(".build-*"):  # left by an interrupted build
+            shutil.rmtree(stale)
+        tmp = out / f".build-{os.getpid()}"
+        import torch  # only now: a complete directory is recognised without loading torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(int(TRAIN_THREADS))  # tiny models: extra threads only spin
+        try:
+            report = _build(tmp, preset, seed, key["engine"])
+        finally:
+            torch.set_num_threads(threads)
+        for name in ("corpus", "pretrained", "build_report.json"):
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            (tmp / name).rename(target)
+        tmp.rmdir()
+        report["total_s"] = round(time.time() - t0, 1)
+        write_json(out / "build_report.json", report)
+        write_json(out / f"{MARKER}.tmp", {"key": key})
+        (out / f"{MARKER}.tmp").rename(out / MARKER)
+    logger.info("demo assets complete in %.0f s -> %s", report["total_s"], out)
+    return report
