@@ -78,12 +78,15 @@ def _with_file_errors(load):
         try:
             return load(path, *args, **kwargs)
         except pickle.UnpicklingError as err:
-            reason = next((line.strip() for line in str(err).splitlines() if "GLOBAL" in line), str(err))
+            reason = next((line.strip() for line in str(err).splitlines() if "GLOBAL" in line), None)
+            if reason is None:  # not a refused global: a damaged pickle (e.g. "Unsupported operand")
+                raise CheckpointLoadError(
+                    f"{path}: not a readable fairseq checkpoint (corrupt or truncated?): {err}") from err
             raise CheckpointLoadError(
                 f"{path}: refused to load this checkpoint: its pickle references a global that "
                 f"fairseq checkpoints never hold, so nothing in it was run ({reason})") from err
-        except (RuntimeError, EOFError, ValueError) as err:
-            if isinstance(err, CheckpointLoadError):
+        except (RuntimeError, EOFError, ValueError, OSError) as err:  # OSError: a zip cut short
+            if isinstance(err, (CheckpointLoadError, FileNotFoundError)):
                 raise
             raise CheckpointLoadError(
                 f"{path}: not a readable fairseq checkpoint (corrupt or truncated?): {err}") from err
