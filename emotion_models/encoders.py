@@ -27,15 +27,27 @@ def _storable(value):
     return isinstance(value, _PRIMITIVES) and not (isinstance(value, str) and "${" in value)
 
 
+def _training_only_keys():
+    """Names of fairseq's training/run options (not model settings), left out of stored args."""
+    from fairseq.dataclass.configs import FairseqConfig
+
+    keys = {"data", "task", "criterion", "optimizer", "lr_scheduler", "scoring", "tokenizer", "bpe", "_name"}
+    for group in FairseqConfig.__dataclass_fields__.values():
+        if hasattr(group.type, "__dataclass_fields__"):
+            keys.update(group.type.__dataclass_fields__)
+    return keys
+
+
 def encoder_args_dict(model_args):
-    """The primitive-valued fields of a checkpoint's model args (Namespace, DictConfig or dict)."""
+    """The primitive-valued model fields of a checkpoint's args (Namespace, DictConfig or dict)."""
     if isinstance(model_args, Namespace):
         items = vars(model_args)
     elif OmegaConf.is_config(model_args):
         items = OmegaConf.to_container(model_args, resolve=True)
     else:
         items = dict(model_args)
-    args = {k: (list(v) if isinstance(v, tuple) else v) for k, v in items.items() if _storable(v)}
+    skip = _training_only_keys() - {"arch"}
+    args = {k: (list(v) if isinstance(v, tuple) else v) for k, v in items.items() if _storable(v) and k not in skip}
     if args.get("max_positions") is None:  # as RobertaModel.build_model does
         args["max_positions"] = args.get("tokens_per_sample", 512)
     return args

@@ -83,7 +83,7 @@ def _label(target_type, k, rng):
 
 
 def build_data(root, pretrained, target_type="iemocap_binary", sizes=None, seed=0):
-    """Prepared data directory with random token lines whose first tokens reveal the class.
+    """Prepared data directory with random token lines, every other token a cue of the class.
 
     Speech lines are 4..90 tokens long (some longer than the tiny Speech-BERT's 64 positions, so
     the task truncates), text lines 3..40 (tiny RoBERTa: 32 positions).
@@ -100,9 +100,11 @@ def build_data(root, pretrained, target_type="iemocap_binary", sizes=None, seed=
         for k in classes:
             for modality, (symbols, *_rest) in SPEC.items():
                 lo, hi = (4, 90) if modality == "speech" else (3, 40)
-                cue = [symbols[k]] * 2  # the class's cue tokens, then noise
-                noise = rng.choices(symbols[len(EMOTIONS):], k=rng.randint(lo, hi) - 2)
-                lines[modality].append(" ".join(cue + noise))
+                length = rng.randint(lo, hi)
+                tokens = rng.choices(symbols[len(EMOTIONS):], k=length)
+                for i in range(0, length, 2):  # every other token is the class's cue
+                    tokens[i] = symbols[k]
+                lines[modality].append(" ".join(tokens))
         for modality, text in lines.items():
             (root / "raw" / f"{modality}.{split}").write_text("\n".join(text) + "\n")
         (root / "label" / f"{split}.label").write_text("".join(_label(target_type, k, rng) + "\n" for k in classes))
