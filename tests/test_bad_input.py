@@ -95,6 +95,14 @@ def test_data_directory_missing_a_split_or_a_modality(tmp_path):
         train(data, tmp_path / "c", "--target-type", "multiclass")
 
 
+def test_split_files_with_different_row_counts(trained, tmp_path):
+    data = copy_data("regression", tmp_path)
+    ids = (data / "ids" / "valid.id").read_text().splitlines()
+    (data / "ids" / "valid.id").write_text("\n".join(ids[:-1]) + "\n")  # one id lost
+    with pytest.raises(ValueError, match=rf"split 'valid': {len(ids) - 1} ids but {len(ids)} speech token rows"):
+        run_validate(data, trained[0] / "checkpoint_last.pt", subset="valid")
+
+
 def test_token_ids_beyond_the_dictionary(trained, tmp_path):
     """A split binarized with a bigger dictionary than the data directory's dict.txt."""
     data = copy_data("regression", tmp_path)

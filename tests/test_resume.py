@@ -11,7 +11,6 @@ import signal
 import subprocess
 import threading
 
-import pytest
 import torch
 from reliability_helpers import (
     ENV, TIMEOUT, by_update, load_checkpoint, records, run, train_command, uninterrupted, uninterrupted_run,
