@@ -33,7 +33,7 @@ def main(argv=None):
     for name in ("fairseq", "fairseq_cli"):  # fairseq logs whole models and arguments at INFO
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module="hydra")  # legacy checkpoints -> omegaconf: deprecation noise
-    warnings.filterwarnings("ignore", message=".*ConfigStore schema.*")
+    warnings.filterwarnings("ignore", message="(?s).*ConfigStore schema")
     report = build_demo_assets(args.out, preset="small" if args.small else "full", seed=args.seed,
                                engine=args.engine)
     for name in ("speech_bert", "roberta"):
