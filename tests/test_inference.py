@@ -92,12 +92,13 @@ def encoded(rec, test_utterances):
 
 def test_loads_without_data_dir(trained, tmp_path):
     """The checkpoint's data directory need not exist: dictionaries come from the pretrained directory."""
-    moved = tmp_path / "elsewhere"
-    shutil.move(str(trained["data"]), str(moved))
-    try:
-        rec = EmotionRecognizer.from_checkpoint(trained["checkpoint"], trained["pretrained"])
-    finally:
-        shutil.move(str(moved), str(trained["data"]))
+    from fairseq import checkpoint_utils
+
+    state = checkpoint_utils.load_checkpoint_to_cpu(str(trained["checkpoint"]))
+    state["cfg"].task.data = str(tmp_path / "no-such-data-dir")  # (the shared demo data stays in place)
+    state["cfg"] = OmegaConf.to_container(state["cfg"])
+    torch.save(state, tmp_path / "moved.pt")
+    rec = EmotionRecognizer.from_checkpoint(tmp_path / "moved.pt", trained["pretrained"])
     assert rec.modalities == ("speech", "text") and rec.target_type == "iemocap_binary"
 
 
