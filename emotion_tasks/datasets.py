@@ -3,6 +3,7 @@
 ``DATA_DIR/{speech,text}/{split}.bin/.idx`` hold the binarized tokens, ``label/{split}.label`` one
 label per line, ``ids/{split}.id`` one utterance id per line, all in the same order.
 """
+import math
 import os
 
 import numpy as np
@@ -54,10 +55,13 @@ def parse_label(text, target_type, where):
     text = text.strip()
     if target_type == "regression":
         try:
-            return float(text)
+            score = float(text)
         except ValueError:
-            raise ValueError(f"{where}: expected a float sentiment score for --target-type regression, "
-                             f"got {text!r}") from None
+            score = math.nan
+        if not math.isfinite(score):
+            raise ValueError(f"{where}: expected a finite float sentiment score for --target-type regression, "
+                             f"got {text!r}")
+        return score
     if text not in EMOTIONS:
         raise ValueError(f"{where}: expected an emotion name from {list(EMOTIONS)} for --target-type "
                          f"{target_type}, got {text!r}")
@@ -88,13 +92,18 @@ def load_ids(data_dir, split):
     return [line.strip() for line in _read_lines(path, f"utterance ids of split '{split}'")]
 
 
-def build_split(tokens, labels, ids, pad, seed, where):
+def build_split(tokens, labels, ids, pad, seed, where, feature_keys=None):
     """Nested dataset of a split, sorted by total length (ties shuffled) so batches have similar lengths.
+
+    Batches of consecutive rows (fairseq's ``batch_by_size`` with ``--batch-size``/``--max-tokens``)
+    are therefore length-grouped: little padding, and ``--max-tokens`` bounds the padded size.
 
     Args:
         tokens: {"speech": dataset, "text": dataset}, each item a 1-D LongTensor starting with <s>.
         labels: parsed targets; ids: utterance ids (checked to have one entry per row).
         pad: {"speech": pad index, "text": pad index}.
+        feature_keys: one int per row for the frozen-feature cache, put in ``net_input["feature_keys"]``
+            (None: left out).
     """
     n = len(tokens["speech"])
     for name, size in [("text tokens", len(tokens["text"])), ("labels", len(labels)), ("ids", len(ids))]:
@@ -102,10 +111,13 @@ def build_split(tokens, labels, ids, pad, seed, where):
             raise ValueError(f"{where}: {size} {name} but {n} speech token rows; the files of a split "
                              "must have one entry per utterance, in the same order")
     sizes = tokens["speech"].sizes + tokens["text"].sizes  # padded cost of a row in a batch
+    net_input = {f"{m}_tokens": RightPadDataset(tokens[m], pad_idx=pad[m]) for m in MODALITIES}
+    if feature_keys is not None:
+        net_input["feature_keys"] = RawLabelDataset(feature_keys)  # collated to a (B,) LongTensor
     dataset = NestedDictionaryDataset(
         {
             "id": IdDataset(),
-            "net_input": {f"{m}_tokens": RightPadDataset(tokens[m], pad_idx=pad[m]) for m in MODALITIES},
+            "net_input": net_input,
             "target": RawLabelDataset(labels),
             "nsentences": NumSamplesDataset(),
             "ntokens": NumelDataset(ConcatSentencesDataset(tokens["speech"], tokens["text"]), reduce=True),

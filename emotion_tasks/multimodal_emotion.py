@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
+import contextlib
+
 import torch
 from fairseq.distributed import utils as distributed_utils
 from fairseq.data import Dictionary
@@ -18,6 +20,7 @@ from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
+from emotion_models.feature_cache import feature_keys
 from emotion_tasks import datasets
 from emotion_tasks.labels import EMOTIONS, TargetType, num_outputs
 
@@ -35,6 +38,11 @@ class MultimodalEmotionConfig(FairseqDataclass):
         default=None, metadata={"help": "during validation, write JSON lines {id, target, pred} to this file "
                                         "(truncated at the start of each validation pass; '.rankN' suffix "
                                         "under distributed training)"})
+    autocast_bf16: bool = field(
+        default=False, metadata={"help": "run training and validation steps under torch.autocast in bfloat16 "
+                                         "(CPUs with AVX512-bf16/AMX, GPUs from Ampere on); weights, gradients, "
+                                         "optimizer and loss stay fp32, no loss scaling needed. Unlike "
+                                         "--bf16 (whole model in bf16) it also works with --cpu"})
     seed: int = II("common.seed")
 
 
@@ -88,7 +96,10 @@ class MultimodalEmotionTask(FairseqTask):
         self.text_dictionary = text_dictionary
         self.encoder_positions = {}  # {modality: max positions}, set by build_model
         self.utterance_ids = {}  # {split: [utterance id per row]}
+        self.cache_features = False  # the model caches frozen encoder outputs: give it feature keys
+        self.split_codes = {}  # {split: number used in its feature keys}
         self._pred_split, self._pred_fresh = None, False
+        self._pred_pending = set()  # rows of this process's shard not yet written by --save-predictions
 
     @classmethod
     def load_dictionary(cls, filename):
@@ -114,6 +125,7 @@ class MultimodalEmotionTask(FairseqTask):
         model = super().build_model(cfg, from_checkpoint)
         model.register_classification_head(head_shape(self.cfg.target_type))
         self.encoder_positions = model.encoder_max_positions()
+        self.cache_features = model.feature_cache is not None
         counts = model.parameter_counts()
         logger.info(f"ssl_emotion parameters: total {counts['total']:,}, trainable {counts['trainable']:,}, "
                     f"new {counts['new']:,} ({', '.join(f'{k} {v:,}' for k, v in counts['new_breakdown'].items())})")
@@ -130,8 +142,12 @@ class MultimodalEmotionTask(FairseqTask):
         labels = datasets.load_labels(data, split, self.cfg.target_type)
         ids = datasets.load_ids(data, split)
         self.utterance_ids[split] = ids
+        keys = None
+        if self.cache_features:  # rows named by split and index for the model's frozen-feature cache
+            keys = feature_keys(self.split_codes.setdefault(split, len(self.split_codes)), len(ids))
         self.datasets[split] = datasets.build_split(
-            tokens, labels, ids, {m: d.pad() for m, d in dicts.items()}, self.cfg.seed, f"{data} split '{split}'")
+            tokens, labels, ids, {m: d.pad() for m, d in dicts.items()}, self.cfg.seed, f"{data} split '{split}'",
+            feature_keys=keys)
         logger.info(f"{split}: {len(ids)} utterances ({self.cfg.target_type})")
         return self.datasets[split]
 
@@ -145,15 +161,33 @@ class MultimodalEmotionTask(FairseqTask):
         if kwargs.get("required_batch_size_multiple", 1) != 1:
             logger.info("using --required-batch-size-multiple 1 so that no utterance is dropped")
             kwargs["required_batch_size_multiple"] = 1
+        iterator = super().get_batch_iterator(dataset, **kwargs)
         self._pred_split = next((s for s, d in self.datasets.items() if d is dataset), None)
         self._pred_fresh = True
-        return super().get_batch_iterator(dataset, **kwargs)
+        if self.cfg.save_predictions:
+            # This process's shard; any other row it sees is the dummy batch that fairseq gives the
+            # process with the shorter shard, or a repeat of it, and is not written.
+            shard = iterator.frozen_batches[iterator.shard_id::iterator.num_shards]
+            self._pred_pending = {int(i) for batch in shard for i in batch}
+        return iterator
+
+    def autocast(self, model):
+        """bfloat16 autocast on the model's device with --autocast-bf16, else a no-op context."""
+        if not self.cfg.autocast_bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(next(model.parameters()).device.type, dtype=torch.bfloat16)
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        """As FairseqTask's, under --autocast-bf16 (the backward too: checkpointed layers recompute in bf16)."""
+        with self.autocast(model):
+            return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
 
     def valid_step(self, sample, model, criterion):
         if not self.cfg.save_predictions:
-            return super().valid_step(sample, model, criterion)
+            with self.autocast(model):
+                return super().valid_step(sample, model, criterion)
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), self.autocast(model):
             loss, sample_size, logging_output, logits = criterion.forward_with_output(model, sample)
         self._write_predictions(sample, logits)
         return loss, sample_size, logging_output
@@ -175,6 +209,9 @@ class MultimodalEmotionTask(FairseqTask):
         self._pred_fresh = False
         with open(self.predictions_path(), mode, encoding="utf-8") as f:
             for index, target, pred in zip(sample["id"].tolist(), targets, preds):
+                if index not in self._pred_pending:
+                    continue
+                self._pred_pending.discard(index)
                 f.write(json.dumps({"id": ids[index], "target": to_json_label(target, self.cfg.target_type),
                                     "pred": to_json_label(pred, self.cfg.target_type)}) + "\n")
 

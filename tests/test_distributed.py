@@ -64,8 +64,6 @@ def test_validation_metrics_equal_one_process(runs):
     assert two == one
 
 
-@pytest.mark.xfail(strict=True, reason="--save-predictions also writes the dummy batch that fairseq gives the "
-                                       "rank with the shorter shard (docs/reliability.md, known problems)")
 def test_saved_predictions_of_both_ranks_equal_one_process(runs):
     save = Path(runs["save"])
     ranks = [line for r in (0, 1) for line in (save / f"predictions.jsonl.rank{r}").read_text().splitlines()]
