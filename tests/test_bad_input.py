@@ -123,12 +123,20 @@ def test_token_ids_beyond_the_dictionary(trained, tmp_path):
 
 
 @pytest.mark.parametrize("target_type,data_kind,expected", [
-    ("regression", "multiclass", r"label/(train|valid)\.label:1: expected a float sentiment score .* got '\w+'"),
+    ("regression", "multiclass", r"label/(train|valid)\.label:1: expected a finite float sentiment score .* got '\w+'"),
     ("iemocap_binary", "regression", r"label/(train|valid)\.label:1: expected an emotion name .* got '-?[\d.]+'"),
 ])
 def test_labels_of_the_wrong_type(tmp_path, target_type, data_kind, expected):
     with pytest.raises(ValueError, match=expected):
         train(tiny_assets()[data_kind], tmp_path / "ckpt", "--target-type", target_type)
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-Infinity"])
+def test_non_finite_regression_labels_are_refused_with_file_and_line(text):
+    from emotion_tasks.datasets import parse_label
+
+    with pytest.raises(ValueError, match=f"label/train.label:7: expected a finite float .* got '{text}'"):
+        parse_label(text, "regression", "label/train.label:7")
 
 
 # ----------------------------------------------------------------------------------------- NaN / inf loss
