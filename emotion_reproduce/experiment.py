@@ -1,0 +1,348 @@
+"""One experiment: ``fairseq-train``, ``fairseq-validate --valid-subset test``, scoring, plots, ``results.json``.
+
+A run directory holds everything of one run::
+
+    RUN_DIR/checkpoints/        fairseq-train --save-dir (checkpoint_best.pt kept; checkpoint_last.pt removed
+                                once the run is finished, unless keep_checkpoints)
+    RUN_DIR/train.log           fairseq's JSON log (--log-format json --log-file): the curves come from it
+    RUN_DIR/train.done          written when fairseq-train exits 0 (a rerun then goes straight to validation)
+    RUN_DIR/predictions.jsonl   fairseq-validate --save-predictions on the test split
+    RUN_DIR/validate.log        fairseq-validate's output
+    RUN_DIR/curves.png, confusion.png
+    RUN_DIR/results.json        metrics, settings, commands, seed, git commit, wall times, plot paths
+
+A run whose ``results.json`` exists is skipped; an interrupted one resumes (fairseq-train restarts from
+``checkpoints/checkpoint_last.pt`` by itself). ``results.json`` is written last and atomically, so its
+presence means the whole run finished.
+
+Settings come from YAML files (``configs/...``), later files overriding earlier ones::
+
+    base: ../finetune.yaml        # optional: files merged first (paths relative to this file)
+    effective_batch_size: 16      # batch size x update-freq x GPUs; update-freq is derived from it
+    batch_size: 4                 # sentences per GPU and step
+    max_epoch: 10                 # training length; the polynomial schedule's total updates follow from it
+    warmup_ratio: 0.06            # warm-up updates as a fraction of the total (or warmup_updates: N)
+    fairseq: {lr: 1e-5, ...}      # passed to fairseq-train verbatim as --lr 1e-5 (true -> bare flag)
+
+A file in fairseq's hydra layout (``optimization: {lr: [1e-5]}``, ``lr_scheduler: {_name: ...}``) is
+flattened into the same ``fairseq`` flags.
+"""
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Keys of a settings file that the driver interprets itself (everything else must sit under `fairseq:`).
+DRIVER_KEYS = ("base", "effective_batch_size", "batch_size", "max_epoch", "warmup_ratio", "warmup_updates",
+               "valid_batch_size", "description")
+# Groups of a fairseq hydra config; a file with any of them at top level is flattened into flags.
+HYDRA_GROUPS = ("common", "common_eval", "dataset", "optimization", "optimizer", "lr_scheduler", "checkpoint",
+                "distributed_training", "model", "task", "criterion", "bpe", "tokenizer", "ema")
+# Fields of a hydra base config that the driver replaces (see _flatten_hydra).
+HYDRA_DROPPED = ("fusion", "modalities", "max_update", "valid_subset", "data", "log_interval_updates")
+# Flags the driver sets itself from the run's arguments; a settings file may not set them.
+RESERVED_FLAGS = ("task", "arch", "criterion", "target_type", "freeze_ssl", "speech_checkpoint",
+                  "text_checkpoint", "save_dir", "seed", "log_format", "log_file", "cpu", "num_workers",
+                  "distributed_world_size", "update_freq", "batch_size", "max_epoch", "total_num_update",
+                  "warmup_updates", "user_dir", "max_update")
+
+
+# ----------------------------------------------------------------------------------------- settings
+def _merge(a, b):
+    """Recursive dict merge: values of ``b`` win; nested dicts merge."""
+    out = dict(a)
+    for key, value in b.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _flatten_hydra(cfg):
+    """Turn a fairseq hydra config (groups of dataclass fields) into our ``{"fairseq": {flag: value}}``.
+
+    Fields the driver derives per run are dropped: the ``RESERVED_FLAGS``, ``HYDRA_DROPPED`` (the
+    architecture picks fusion and modalities; max_epoch sets the length) and required ``???`` values.
+    """
+    flags, rest = {}, {}
+    for group, body in cfg.items():
+        if group in HYDRA_GROUPS and isinstance(body, dict):
+            for key, value in body.items():
+                if value == "???" or key in RESERVED_FLAGS or key in HYDRA_DROPPED:
+                    continue
+                if key == "_name":
+                    if group not in ("task", "model", "criterion"):  # those three the driver names itself
+                        flags[group] = value  # e.g. optimizer: {_name: adam} -> --optimizer adam
+                elif isinstance(value, (list, tuple)) and key in ("lr", "update_freq"):
+                    flags[key] = ",".join(str(v) for v in value)  # lr: [1e-5] -> --lr 1e-05
+                elif isinstance(value, (list, tuple)):
+                    flags[key] = "(" + ", ".join(str(v) for v in value) + ")"  # adam_betas -> "(0.9, 0.98)"
+                else:
+                    flags[key] = value
+        else:
+            rest[group] = body
+    return _merge(rest, {"fairseq": flags}) if flags else rest
+
+
+def load_settings(paths, overrides=()):
+    """Merge settings files (each may name ``base`` files merged before it) and ``key=value`` overrides.
+
+    An override ``lr=1e-4`` or ``fairseq.lr=1e-4`` sets a fairseq flag; ``max_epoch=3`` a driver key.
+    >>> load_settings([], ["max_epoch=3", "lr=1e-4"])
+    {'max_epoch': 3, 'fairseq': {'lr': 0.0001}}
+    """
+    settings = {}
+    for path in paths:
+        settings = _merge(settings, _load_file(Path(path)))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        assert sep, f"override {item!r} must look like key=value"
+        value = yaml.safe_load(raw)
+        key = key.removeprefix("fairseq.")
+        if key in DRIVER_KEYS:
+            settings[key] = value
+        else:
+            settings = _merge(settings, {"fairseq": {key.replace("-", "_"): value}})
+    return settings
+
+
+def _load_file(path, seen=()):
+    assert path.is_file(), f"settings file {path} does not exist"
+    assert path.resolve() not in seen, f"settings file {path} includes itself through 'base'"
+    cfg = yaml.safe_load(path.read_text()) or {}
+    cfg = _flatten_hydra(cfg)
+    bases = cfg.pop("base", None) or []
+    merged = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        merged = _merge(merged, _load_file(path.parent / base, (*seen, path.resolve())))
+    return _merge(merged, cfg)
+
+
+# ----------------------------------------------------------------------------------------- schedule
+def count_examples(data, split):
+    """Number of utterances of a prepared split (lines of ``label/{split}.label``)."""
+    path = Path(data) / "label" / f"{split}.label"
+    assert path.is_file(), f"{path} is missing: is {data} a data directory written by scripts/prepare_data.py?"
+    with open(path) as f:
+        return sum(1 for line in f if line.strip())
+
+
+def schedule(settings, n_train, gpus):
+    """Batch size, update-freq and the polynomial schedule's lengths for ``n_train`` utterances.
+
+    update_freq = effective_batch_size / (batch_size x max(gpus, 1)); total updates follow from max_epoch.
+    >>> schedule({"effective_batch_size": 16, "batch_size": 4, "max_epoch": 2, "warmup_ratio": 0.1}, 100, 2)
+    {'batch_size': 4, 'update_freq': 2, 'updates_per_epoch': 7, 'max_epoch': 2, 'total_num_update': 14, 'warmup_updates': 1}
+    """
+    workers = max(gpus, 1)
+    effective = int(settings.get("effective_batch_size", 16))
+    batch = int(settings.get("batch_size", effective // workers))
+    assert effective % (batch * workers) == 0, (
+        f"effective_batch_size {effective} is not batch_size {batch} x update-freq x {workers} GPU(s): "
+        "pick a batch_size that divides it")
+    update_freq = effective // (batch * workers)
+    updates_per_epoch = math.ceil(n_train / effective)
+    max_epoch = int(settings.get("max_epoch", 10))
+    total = updates_per_epoch * max_epoch
+    if "warmup_updates" in settings:
+        warmup = int(settings["warmup_updates"])
+    else:
+        warmup = int(round(total * float(settings.get("warmup_ratio", 0.06))))
+    return {"batch_size": batch, "update_freq": update_freq, "updates_per_epoch": updates_per_epoch,
+            "max_epoch": max_epoch, "total_num_update": total, "warmup_updates": warmup}
+
+
+# ----------------------------------------------------------------------------------------- commands
+def fairseq_bin(name):
+    """Path of a fairseq console script: next to the running interpreter (the .venv), else on PATH."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else name
+
+
+def flags(options):
+    """``{"lr": 1e-5, "fp16": True, "x": None}`` -> ``["--lr", "1e-05", "--fp16"]`` (false/None dropped)."""
+    out = []
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            out.append(flag)
+        elif value is False or value is None:
+            continue
+        else:
+            out += [flag, str(value)]
+    return out
+
+
+def device_flags(gpus):
+    """CPU (gpus == 0): --cpu; N > 1 GPUs: fairseq's own single-node launcher (--distributed-world-size N)."""
+    if gpus <= 0:
+        return ["--cpu"]
+    return ["--distributed-world-size", str(gpus)] if gpus > 1 else []
+
+
+def train_command(run, settings, plan):
+    """The fairseq-train command line of a run (a list of strings)."""
+    pretrained = Path(run["pretrained"])
+    bad = sorted(set(settings.get("fairseq", {})) & set(RESERVED_FLAGS))
+    assert not bad, f"settings may not set {bad}: the driver derives them from the run's arguments"
+    cmd = [fairseq_bin("fairseq-train"), str(run["data"]), "--user-dir", str(REPO),
+           "--task", "multimodal_emotion", "--target-type", run["target_type"],
+           "--arch", run["arch"], "--criterion", "multimodal_emotion",
+           "--speech-checkpoint", str(pretrained / "bert_kmeans" / "bert_kmeans.pt"),
+           "--text-checkpoint", str(pretrained / "roberta.large" / "model.pt")]
+    if run.get("freeze_ssl"):
+        cmd.append("--freeze-ssl")
+    cmd += flags(settings.get("fairseq", {}))
+    cmd += ["--batch-size", str(plan["batch_size"]), "--update-freq", str(plan["update_freq"]),
+            "--max-epoch", str(plan["max_epoch"]), "--total-num-update", str(plan["total_num_update"]),
+            "--warmup-updates", str(plan["warmup_updates"]),
+            "--seed", str(run["seed"]), "--save-dir", str(Path(run["run_dir"]) / "checkpoints"),
+            "--log-format", "json", "--log-file", str(Path(run["run_dir"]) / "train.log"),
+            "--num-workers", str(run.get("num_workers", 0))]
+    return cmd + device_flags(run["gpus"])
+
+
+def validate_command(run, settings):
+    """fairseq-validate on the test split of the best checkpoint, saving one prediction per utterance."""
+    run_dir = Path(run["run_dir"])
+    cmd = [fairseq_bin("fairseq-validate"), str(run["data"]), "--user-dir", str(REPO),
+           "--task", "multimodal_emotion", "--path", str(run_dir / "checkpoints" / "checkpoint_best.pt"),
+           "--valid-subset", "test", "--save-predictions", str(run_dir / "predictions.jsonl"),
+           "--batch-size", str(settings.get("valid_batch_size", 16)), "--log-format", "json",
+           "--seed", str(run["seed"]), "--num-workers", str(run.get("num_workers", 0))]
+    return cmd + (["--cpu"] if run["gpus"] <= 0 else [])
+
+
+def score_command(run):
+    """scripts/score_predictions.py on the saved predictions; prints the metrics as one JSON object."""
+    return [sys.executable, str(REPO / "scripts" / "score_predictions.py"), "--protocol", run["target_type"],
+            str(Path(run["run_dir"]) / "predictions.jsonl")]
+
+
+# ----------------------------------------------------------------------------------------- running
+def _run(cmd, log_path, env):
+    """Run a command, teeing its output to ``log_path``; raise with the log's tail when it fails."""
+    print("+ " + " ".join(cmd), flush=True)
+    with open(log_path, "a") as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    if proc.returncode != 0:
+        tail = Path(log_path).read_text()[-4000:]
+        raise RuntimeError(f"{Path(cmd[0]).name} exited {proc.returncode} (full log: {log_path}):\n{tail}")
+
+
+def _score(cmd, env):
+    """Run score_predictions.py and return the metrics dict it prints."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    if proc.returncode != 0:
+        raise RuntimeError(f"score_predictions.py exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+    scored = _json_objects(proc.stdout)
+    assert scored, f"score_predictions.py printed no JSON object:\n{proc.stdout[-2000:]}"
+    return scored[-1]
+
+
+def _json_objects(text):
+    """JSON objects found on the lines of ``text`` (a fairseq JSON log or a script's stdout), in order."""
+    out = []
+    for line in text.splitlines():
+        start = line.find("{")
+        if start < 0:
+            continue
+        try:
+            obj = json.loads(line[start:])
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out
+
+
+def git_commit():
+    """The repository's HEAD commit, with ``+dirty`` when tracked files differ; None outside git."""
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _write_json_atomic(path, obj):
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=True):
+    """Run (or resume, or skip) one experiment and return its results dict.
+
+    ``run`` holds: data, pretrained, run_dir, arch, target_type, freeze_ssl, seed, gpus, and optionally
+    table, name, meta (free key/values recorded as they are), settings_files.
+    """
+    run_dir = Path(run["run_dir"])
+    results_path = run_dir / "results.json"
+    if results_path.exists() and not force:
+        print(f"[run] {run_dir}: results.json exists, skipping (use --force to rerun)", flush=True)
+        return json.loads(results_path.read_text())
+    if force:
+        for name in ("train.done", "train.log", "validate.log", "predictions.jsonl", "results.json"):
+            (run_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    n_train = count_examples(run["data"], "train")
+    plan = schedule(settings, n_train, run["gpus"])
+    env = {**os.environ, "PYTHONHASHSEED": str(run["seed"]), "PYTHONUNBUFFERED": "1"}
+    commands = {"train": train_command(run, settings, plan), "validate": validate_command(run, settings),
+                "score": score_command(run)}
+    walls = {}
+
+    t0 = time.time()
+    if not (run_dir / "train.done").exists():
+        _run(commands["train"], run_dir / "train.stdout", env)
+        (run_dir / "train.done").write_text(f"{time.time() - t0:.1f}\n")
+    walls["train_s"] = round(time.time() - t0, 1)
+
+    t1 = time.time()
+    (run_dir / "predictions.jsonl").unlink(missing_ok=True)
+    (run_dir / "validate.log").unlink(missing_ok=True)
+    _run(commands["validate"], run_dir / "validate.log", env)
+    walls["validate_s"] = round(time.time() - t1, 1)
+    validate_stats = [o for o in _json_objects((run_dir / "validate.log").read_text())
+                      if any(k.startswith("test_") for k in o)]
+
+    t2 = time.time()
+    metrics = _score(commands["score"], env)
+    walls["score_s"] = round(time.time() - t2, 1)
+
+    plot_paths = {}
+    if plots:
+        from emotion_reproduce.plots import plot_run  # matplotlib only when needed
+        plot_paths = {k: os.path.relpath(v, run_dir) for k, v in plot_run(run_dir, run["target_type"]).items()}
+
+    if not keep_checkpoints:
+        (run_dir / "checkpoints" / "checkpoint_last.pt").unlink(missing_ok=True)
+    walls["total_s"] = round(time.time() - t0, 1)
+
+    results = {
+        "table": run.get("table"), "name": run.get("name") or run_dir.name,
+        "arch": run["arch"], "target_type": run["target_type"], "freeze_ssl": bool(run.get("freeze_ssl")),
+        "metrics": metrics, "fairseq_validate": validate_stats[-1] if validate_stats else None,
+        "seed": run["seed"], "gpus": run["gpus"], "data": str(run["data"]), "pretrained": str(run["pretrained"]),
+        "n_train": n_train, "n_test": count_examples(run["data"], "test"),
+        "settings": settings, "settings_files": [str(p) for p in run.get("settings_files", [])],
+        "schedule": plan, "meta": run.get("meta", {}), "commands": commands,
+        "git_commit": git_commit(), "wall_time_s": walls, "plots": plot_paths,
+        "predictions": "predictions.jsonl", "train_log": "train.log",
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    _write_json_atomic(results_path, results)
+    print(f"[run] {run_dir}: done in {walls['total_s']:.0f}s -> {results_path}", flush=True)
+    return results

@@ -1,0 +1,144 @@
+"""Per-run figures: training/validation curves from fairseq's JSON log, confusion matrices from predictions."""
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from emotion_reproduce.paper import EMOTIONS  # noqa: E402
+
+# Keys of fairseq's logged stats that are bookkeeping, not curves.
+_NOT_CURVES = {"epoch", "update", "num_updates", "lr", "gnorm", "loss_scale", "wps", "ups", "wpb", "bsz",
+               "wall", "train_wall", "gb_free", "clip", "ntokens", "nsentences", "sample_size"}
+
+
+def read_log(path):
+    """Parse a ``--log-format json --log-file`` log into ``{"train_inner": [...], "train": [...], "valid": [...]}``.
+
+    Records are told apart by their keys (train_* epoch summaries, valid_* validations, the rest
+    per-update stats), whatever prefix the log handler wrote before the JSON.
+    """
+    out = {"train_inner": [], "train": [], "valid": []}
+    seen = set()
+    for line in Path(path).read_text().splitlines() if Path(path).exists() else []:
+        start = line.find("{")
+        if start < 0 or line[start:] in seen:  # fairseq may attach two handlers: drop repeated lines
+            continue
+        seen.add(line[start:])
+        try:
+            rec = json.loads(line[start:])
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(rec, dict):
+            continue
+        if any(k.startswith("valid_") for k in rec):
+            out["valid"].append(rec)
+        elif any(k.startswith("train_") and k != "train_wall" for k in rec):
+            out["train"].append(rec)
+        elif "loss" in rec:
+            out["train_inner"].append(rec)
+    return out
+
+
+def _num(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def plot_curves(log_path, out_path, title=""):
+    """Training loss (per update, and per epoch) with validation loss on the left; validation metrics right."""
+    log = read_log(log_path)
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(11, 4))
+    if log["train_inner"]:
+        xs = [_num(r.get("update")) for r in log["train_inner"]]
+        ax_loss.plot(xs, [_num(r["loss"]) for r in log["train_inner"]], lw=0.8, alpha=0.6, label="train (per update)")
+    if log["train"]:
+        ax_loss.plot([r["epoch"] for r in log["train"]], [_num(r.get("train_loss")) for r in log["train"]],
+                     "o-", label="train (epoch)")
+    if log["valid"]:
+        epochs = [r["epoch"] for r in log["valid"]]
+        ax_loss.plot(epochs, [_num(r.get("valid_loss")) for r in log["valid"]], "s-", label="valid")
+        keys = [k for k in log["valid"][-1] if k.startswith("valid_") and k[6:] not in _NOT_CURVES
+                and k != "valid_loss" and not k.startswith("valid_best") and _num(log["valid"][-1][k]) is not None]
+        for key in keys[:10]:
+            ax_metric.plot(epochs, [_num(r.get(key)) for r in log["valid"]], ".-", label=key[6:])
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax_metric.set(xlabel="epoch", title="validation metrics")
+    for ax in (ax_loss, ax_metric):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=90)
+    plt.close(fig)
+    return out_path
+
+
+def read_predictions(path):
+    """The JSON lines of ``--save-predictions``: dicts with id, target and pred."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def confusion(targets, preds, labels):
+    """Confusion counts, rows = true label, columns = predicted label, in ``labels`` order."""
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = np.zeros((len(labels), len(labels)), dtype=int)
+    for t, p in zip(targets, preds):
+        matrix[index[t], index[p]] += 1
+    return matrix
+
+
+def _draw(ax, matrix, labels, title):
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
+                color="white" if count > matrix.max() / 2 else "black")
+
+
+def plot_confusion(pred_path, target_type, out_path, title=""):
+    """Per-emotion 2x2 matrices (iemocap_binary), a 4x4 matrix (multiclass) or the 7-class matrix of
+    rounded, clipped sentiment scores (regression, the Acc7 classes)."""
+    rows = read_predictions(pred_path)
+    if target_type == "iemocap_binary":
+        fig, axes = plt.subplots(1, len(EMOTIONS), figsize=(3.2 * len(EMOTIONS), 3.4))
+        for ax, emotion in zip(axes, EMOTIONS):
+            matrix = confusion([int(r["target"][emotion]) for r in rows], [int(r["pred"][emotion]) for r in rows],
+                               [0, 1])
+            _draw(ax, matrix, [f"not {emotion}", emotion], emotion)
+    elif target_type == "multiclass":
+        fig, ax = plt.subplots(figsize=(4.6, 4.2))
+        _draw(ax, confusion([r["target"] for r in rows], [r["pred"] for r in rows], list(EMOTIONS)),
+              list(EMOTIONS), "4-class")
+    else:
+        classes = list(range(-3, 4))
+        to_class = lambda v: int(np.round(np.clip(float(v), -3, 3)))  # noqa: E731
+        fig, ax = plt.subplots(figsize=(5, 4.4))
+        _draw(ax, confusion([to_class(r["target"]) for r in rows], [to_class(r["pred"]) for r in rows], classes),
+              [str(c) for c in classes], "sentiment (rounded, clipped to [-3, 3])")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=90)
+    plt.close(fig)
+    return out_path
+
+
+def plot_run(run_dir, target_type):
+    """Draw ``curves.png`` and ``confusion.png`` of a run directory; returns the paths drawn."""
+    run_dir = Path(run_dir)
+    out = {}
+    if (run_dir / "train.log").exists():
+        out["curves"] = plot_curves(run_dir / "train.log", run_dir / "curves.png", run_dir.name)
+    if (run_dir / "predictions.jsonl").exists():
+        out["confusion"] = plot_confusion(run_dir / "predictions.jsonl", target_type, run_dir / "confusion.png",
+                                          f"{run_dir.name}: test")
+    return out

@@ -1,0 +1,310 @@
+"""Render the paper's Tables 1-5 from a results directory, with the paper's numbers and the differences.
+
+A results directory holds one folder per table and one run folder per experiment, each with the
+``results.json`` written by ``emotion_reproduce.experiment``::
+
+    RESULTS/table1/{shallow_finetune,coattn_finetune,speech_only_finetune,text_only_finetune,
+                    shallow_frozen,coattn_frozen}/results.json
+    RESULTS/table2/shallow_finetune/   RESULTS/table3/shallow_finetune/
+    RESULTS/table4/fold1..fold5/ (leave-one-session-out) and/or RESULTS/table4/split/ (a user's split file)
+    RESULTS/table5/fold1..fold5/
+
+Each model row shows our number (mean ± sample standard deviation over folds where there are several),
+the paper's, and the difference ours - paper. Accuracies and F1 are percentages; MAE and Corr are raw.
+"""
+import json
+import os
+import re
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from emotion_reproduce import paper
+from emotion_reproduce.paper import EMOTIONS, PAPER_EMOTIONS
+
+# Table 1's sub-tables: (heading, [(row label, run name)]); a run shared by two sub-tables is run once.
+TABLE1_LAYOUT = [
+    ("(5.1) Shallow-Fusion vs Co-Attentional Fusion (SSL models fine-tuned)",
+     [("Co-Attentional-Fusion", "coattn_finetune"), ("Shallow-Fusion (best performing model)", "shallow_finetune")]),
+    ("(5.2) Uni-modal comparison",
+     [("Speech - Speech-BERT only", "speech_only_finetune"), ("Text - RoBERTa only", "text_only_finetune")]),
+    ("(5.3) Fine-tune vs frozen (using Shallow-Fusion)",
+     [("Frozen SSL", "shallow_frozen"), ("Fine-tune SSL (same as best performing model)", "shallow_finetune")]),
+    ("(5.4) Shallow-Fusion vs Co-Attentional Fusion (SSL models frozen)",
+     [("Co-Attentional-Fusion (frozen SSL)", "coattn_frozen"), ("Shallow-Fusion (frozen SSL)", "shallow_frozen")]),
+]
+TABLE1_RUNS = sorted({name for _, rows in TABLE1_LAYOUT for _, name in rows})
+OURS = "Shallow-Fusion of SSL models (ours)"
+
+
+@dataclass
+class Column:
+    """One table column: its header, how to read our value from a run's metrics, the paper's key."""
+    header: str
+    get: Callable[[dict], float]
+    key: Optional[tuple] = None  # path into a paper.TABLEn row; None: no paper number
+    percent: bool = True  # fractions shown x100 with 2 decimals; else raw with 3 decimals
+
+
+def _path(d, key):
+    for k in key:
+        d = d[k]
+    return d
+
+
+def binary_columns():
+    """Happy Acc, Happy F1, Sad Acc, ... (the paper's order) from score_predictions' iemocap_binary metrics."""
+    return [Column(f"{e.capitalize()} {m.capitalize() if m == 'acc' else 'F1'}",
+                   lambda metrics, e=e, m=m: metrics[e][m], (e, m))
+            for e in PAPER_EMOTIONS for m in ("acc", "f1")]
+
+
+def regression_columns():
+    """Acc7, Acc2, F1, MAE (paper) then Acc5, Corr and the with-zero binary scores (ours only)."""
+    return [Column("Acc7", lambda m: m["acc7"], ("acc7",)), Column("Acc2", lambda m: m["acc2_nonzero"], ("acc2",)),
+            Column("F1", lambda m: m["f1_nonzero"], ("f1",)), Column("MAE", lambda m: m["mae"], ("mae",), False),
+            Column("Acc5", lambda m: m["acc5"]), Column("Corr", lambda m: m["corr"], None, False),
+            Column("Acc2 (with 0)", lambda m: m["acc2_haszero"]), Column("F1 (with 0)", lambda m: m["f1_haszero"])]
+
+
+def multiclass_columns():
+    """Per-class accuracy in the paper's order, unweighted accuracy (paper), weighted accuracy (ours only)."""
+    return ([Column(f"{e.capitalize()} Acc", lambda m, e=e: m["per_class"][e], (e,)) for e in PAPER_EMOTIONS]
+            + [Column("UA", lambda m: m["ua"], ("ua",)), Column("WA", lambda m: m["wa"])])
+
+
+# ------------------------------------------------------------------------------------------- loading
+def load_results(results_dir):
+    """``{table: {run name: results dict}}`` for every ``RESULTS/<table>/<run>/results.json``."""
+    out = {}
+    for path in sorted(Path(results_dir).glob("*/*/results.json")):
+        results = json.loads(path.read_text())
+        results["_dir"] = str(path.parent)
+        out.setdefault(path.parent.parent.name, {})[path.parent.name] = results
+    return out
+
+
+def folds(runs):
+    """The ``foldK`` runs of a table, in fold order."""
+    names = sorted((n for n in runs if re.fullmatch(r"fold\d+", n)), key=lambda n: int(n[4:]))
+    return [runs[n] for n in names]
+
+
+# ------------------------------------------------------------------------------------------- cells
+def _scale(value, col):
+    return value * 100 if col.percent else value
+
+
+def _fmt(value, col):
+    return f"{value:.2f}" if col.percent else f"{value:.3f}"
+
+
+def our_cell(runs, col):
+    """Our value: a single run's, or ``mean ± std`` over folds; '—' when not run; None-safe."""
+    values = []
+    for r in runs:
+        try:
+            values.append(_scale(float(col.get(r["metrics"])), col))
+        except (KeyError, TypeError, ValueError):
+            pass
+    if not values:
+        return "—", None
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return _fmt(mean, col), mean
+    return f"{_fmt(mean, col)} ± {_fmt(statistics.stdev(values), col)}", mean
+
+
+def paper_value(paper_row, col):
+    """The paper's number for a column, or None."""
+    if paper_row is None or col.key is None:
+        return None
+    try:
+        return _path(paper_row, col.key)
+    except KeyError:
+        return None
+
+
+def diff_cell(mean, ref, col):
+    """``ours - paper`` with an explicit sign, '—' when either is missing."""
+    if mean is None or ref is None:
+        return "—"
+    return ("+" if mean - ref >= 0 else "-") + _fmt(abs(mean - ref), col)
+
+
+def render_rows(columns, rows):
+    """Markdown table. rows: ("section", text) | ("paper", label, paper_row) | ("ours", label, runs, paper_row)."""
+    lines = ["| Algorithm | | " + " | ".join(c.header for c in columns) + " |",
+             "|---|---|" + "---:|" * len(columns)]
+    empty = " |" * len(columns)
+    for row in rows:
+        if row[0] == "section":
+            lines.append(f"| **{row[1]}** | |{empty}")
+        elif row[0] == "paper":
+            cells = [("—" if (v := paper_value(row[2], c)) is None else _fmt(v, c)) for c in columns]
+            lines.append(f"| {row[1]} | paper | " + " | ".join(cells) + " |")
+        else:
+            _, label, runs, paper_row = row
+            ours = [our_cell(runs, c) for c in columns]
+            lines.append(f"| {label} | ours | " + " | ".join(cell for cell, _ in ours) + " |")
+            if paper_row is not None:
+                refs = [paper_value(paper_row, c) for c in columns]
+                lines.append("| | paper | " + " | ".join("—" if v is None else _fmt(v, c)
+                                                          for v, c in zip(refs, columns)) + " |")
+                lines.append("| | Δ (ours − paper) | " + " | ".join(
+                    diff_cell(mean, v, c) for (_, mean), v, c in zip(ours, refs, columns)) + " |")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------- notes
+def _settings_note(runs):
+    """One line on the settings the runs used (preset, lr, epochs, batch), from their results.json."""
+    seen = []
+    for r in runs:
+        fs = r.get("settings", {}).get("fairseq", {})
+        plan = r.get("schedule", {})
+        preset = r.get("meta", {}).get("preset", "paper")
+        text = (f"preset `{preset}`: lr {fs.get('lr', '?')}, {plan.get('max_epoch', '?')} epochs, effective batch "
+                f"{plan.get('batch_size', '?')} x update-freq {plan.get('update_freq', '?')} x "
+                f"{max(r.get('gpus', 0), 1)} {'GPU' if r.get('gpus', 0) else 'CPU process'}, "
+                f"warm-up {plan.get('warmup_updates', '?')}/{plan.get('total_num_update', '?')} updates, "
+                f"dropout {fs.get('dropout', '?')}, seed {r.get('seed')}")
+        if text not in seen:
+            seen.append(text)
+    notes = ["Settings: " + "; ".join(seen) + "." if seen else "Settings: no finished run."]
+    if any(r.get("meta", {}).get("preset", "paper").startswith("demo") for r in runs):
+        notes.append("Demo preset (configs/tables/demo*.yaml): tiny stand-in models on the synthetic demo corpus, "
+                     "trained with a larger lr and more epochs than the paper (" + paper.SETTINGS + "); "
+                     "the numbers are not comparable with the paper's, only the qualitative checks are.")
+    protocols = sorted({r.get("meta", {}).get("protocol") for r in runs} - {None})
+    if protocols:
+        notes.append("Protocol: " + "; ".join(protocols) + ".")
+    return notes
+
+
+def _plot_links(named_runs, link_root):
+    """``name: [curves](...), [confusion](...)`` for each run, paths relative to ``link_root``."""
+    parts = []
+    for name, r in named_runs:
+        links = [f"[{kind}]({os.path.relpath(Path(r['_dir']) / rel, link_root)})"
+                 for kind, rel in sorted(r.get("plots", {}).items()) if "_dir" in r]
+        if links:
+            parts.append(f"{name} " + " ".join(links))
+    return "Plots: " + "; ".join(parts) if parts else "Plots: none."
+
+
+def _block(title, caption, columns, rows, named_runs, link_root):
+    runs = [r for _, r in named_runs]
+    body = [f"## {title}", "", caption, "", render_rows(columns, rows), ""]
+    body += [f"- {note}" for note in _settings_note(runs)]
+    body += [f"- {_plot_links(named_runs, link_root)}", ""]
+    return "\n".join(body)
+
+
+# ------------------------------------------------------------------------------------------- tables
+def table1(results, link_root="."):
+    """Table 1: the four IEMOCAP ablations, per-emotion binary accuracy and F1."""
+    runs = results.get("table1", {})
+    rows = []
+    for heading, members in TABLE1_LAYOUT:
+        rows.append(("section", heading))
+        for label, name in members:
+            rows.append(("ours", label, [runs[name]] if name in runs else [], paper.TABLE1[name]))
+    named = [(n, runs[n]) for n in TABLE1_RUNS if n in runs]
+    return _block("Table 1: ablations on IEMOCAP (sessions 1-3 train, 4 valid, 5 test)",
+                  "Binary accuracy and F1 per emotion (%).", binary_columns(), rows, named, link_root)
+
+
+def _regression_table(number, dataset, paper_rows, results, link_root):
+    runs = results.get(f"table{number}", {})
+    ours = [runs["shallow_finetune"]] if "shallow_finetune" in runs else []
+    rows = [("paper", label, values) for label, values in paper_rows.items() if label != "ours"]
+    rows.append(("ours", OURS, ours, paper_rows["ours"]))
+    return _block(f"Table {number}: {dataset}", "Acc7, Acc2, F1 (%; Acc2/F1 exclude zero-sentiment segments as in "
+                  "MulT), MAE; also Acc5, Pearson correlation and the binary scores including zeros.",
+                  regression_columns(), rows, [(n, r) for n, r in sorted(runs.items())], link_root)
+
+
+def table2(results, link_root="."):
+    """Table 2: CMU-MOSEI sentiment regression with shallow fusion."""
+    return _regression_table(2, "CMU-MOSEI", paper.TABLE2, results, link_root)
+
+
+def table3(results, link_root="."):
+    """Table 3: CMU-MOSI sentiment regression with shallow fusion."""
+    return _regression_table(3, "CMU-MOSI", paper.TABLE3, results, link_root)
+
+
+def table4(results, link_root="."):
+    """Table 4: IEMOCAP binary accuracy and F1; leave-one-session-out folds and/or a user's split file."""
+    runs = results.get("table4", {})
+    rows = [("paper", label, values) for label, values in paper.TABLE4.items() if label != "ours"]
+    fold_runs = folds(runs)
+    if fold_runs:
+        rows.append(("ours", f"{OURS}, leave-one-session-out, mean ± std over {len(fold_runs)} folds", fold_runs,
+                     paper.TABLE4["ours"]))
+    if "split" in runs:
+        rows.append(("ours", f"{OURS}, split file", [runs["split"]], paper.TABLE4["ours"]))
+    if not fold_runs and "split" not in runs:
+        rows.append(("ours", OURS, [], paper.TABLE4["ours"]))
+    return _block("Table 4: IEMOCAP, binary accuracy and F1", "Binary accuracy and F1 per emotion (%). The paper "
+                  "followed the MulT/ICCN split (CMU-SDK segment ids); our default is leave-one-session-out.",
+                  binary_columns(), rows, [(n, r) for n, r in sorted(runs.items())], link_root)
+
+
+def table5(results, link_root="."):
+    """Table 5: IEMOCAP 4-class per-class accuracy and unweighted accuracy, mean over LOSO folds."""
+    runs = results.get("table5", {})
+    fold_runs = folds(runs) or ([runs["split"]] if "split" in runs else [])
+    rows = [("paper", label, values) for label, values in paper.TABLE5.items() if label != "ours"]
+    label = f"{OURS}, mean ± std over {len(fold_runs)} folds" if len(fold_runs) > 1 else OURS
+    rows.append(("ours", label, fold_runs, paper.TABLE5["ours"]))
+    return _block("Table 5: IEMOCAP, 4-class accuracy", "Per-class accuracy (recall) and unweighted accuracy "
+                  "(mean per-class recall), %; WA is the weighted (overall) accuracy.",
+                  multiclass_columns(), rows, [(n, r) for n, r in sorted(runs.items())], link_root)
+
+
+TABLES = {"1": table1, "2": table2, "3": table3, "4": table4, "5": table5}
+
+
+def render(results_dir, tables="12345", link_root="."):
+    """All requested tables of a results directory as one Markdown document."""
+    results = load_results(results_dir)
+    parts = [f"# Results in {results_dir}", ""]
+    parts += [TABLES[t](results, link_root) for t in tables]
+    return "\n".join(parts)
+
+
+# ------------------------------------------------------------------------------------------- checks
+def mean_binary_accuracy(metrics):
+    """Mean over the four emotions of the per-emotion binary accuracy (a fraction)."""
+    return statistics.fmean(metrics[e]["acc"] for e in EMOTIONS)
+
+
+def checks(results_dir):
+    """The paper's qualitative claims on Table 1's runs: [(name, passed, figures)].
+
+    fusion_beats_unimodal: shallow fusion (fine-tuned) > speech-only and > text-only on mean binary accuracy;
+    finetune_beats_frozen: fine-tuned shallow fusion > frozen shallow fusion on mean binary accuracy.
+    A missing run fails its check.
+    """
+    runs = load_results(results_dir).get("table1", {})
+    acc = {name: mean_binary_accuracy(r["metrics"]) * 100 for name, r in runs.items()}
+
+    def compare(name, best, others):
+        missing = [n for n in (best, *others) if n not in acc]
+        if missing:
+            return name, False, "missing runs: " + ", ".join(missing)
+        ok = all(acc[best] > acc[o] for o in others)
+        sign = ">" if ok else "not >"
+        return name, ok, f"{best} {acc[best]:.2f} {sign} " + ", ".join(f"{o} {acc[o]:.2f}" for o in others)
+
+    return [compare("fusion_beats_unimodal", "shallow_finetune", ["speech_only_finetune", "text_only_finetune"]),
+            compare("finetune_beats_frozen", "shallow_finetune", ["shallow_frozen"])]
+
+
+def check_lines(results):
+    """``CHECK name: PASS|FAIL (figures)`` lines."""
+    return [f"CHECK {name}: {'PASS' if ok else 'FAIL'} ({figures}; mean binary accuracy over 4 emotions, %)"
+            for name, ok, figures in results]

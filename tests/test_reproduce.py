@@ -1,0 +1,257 @@
+"""Reproduction scripts: table rendering, settings and schedule, resume/skip, and the reduced demo end to end."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from emotion_reproduce import experiment, tables  # noqa: E402
+from emotion_reproduce.paper import EMOTIONS  # noqa: E402
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def binary_metrics(acc, f1=None):
+    """iemocap_binary metrics with the same accuracy (and F1) for every emotion, or per-emotion dicts."""
+    acc = acc if isinstance(acc, dict) else {e: acc for e in EMOTIONS}
+    f1 = f1 if isinstance(f1, dict) else {e: (acc[e] if f1 is None else f1) for e in EMOTIONS}
+    return {e: {"acc": acc[e], "f1": f1[e]} for e in EMOTIONS}
+
+
+def write_results(root, table, name, metrics, **extra):
+    run_dir = Path(root) / table / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results = {"table": table, "name": name, "metrics": metrics, "seed": 1, "gpus": 0,
+               "settings": {"fairseq": {"lr": 0.001, "dropout": 0.1}},
+               "schedule": {"max_epoch": 3, "batch_size": 4, "update_freq": 4, "warmup_updates": 1,
+                            "total_num_update": 9},
+               "meta": {"preset": "demo", "protocol": "test protocol"},
+               "plots": {"curves": "curves.png", "confusion": "confusion.png"}, **extra}
+    (run_dir / "results.json").write_text(json.dumps(results))
+    return run_dir
+
+
+def row_cells(markdown, label, kind="ours"):
+    """Cells (after the label and kind columns) of the first row with ``label`` and ``kind``."""
+    lines = markdown.splitlines()
+    for i, line in enumerate(lines):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == label and cells[1] == kind:
+            return cells[2:], lines, i
+    raise AssertionError(f"no row {label!r} / {kind!r} in:\n{markdown}")
+
+
+def following(lines, i, kind):
+    """Cells of the ``kind`` row (paper, Δ ...) right under row i."""
+    for line in lines[i + 1:i + 3]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[1].startswith(kind):
+            return cells[2:]
+    raise AssertionError(f"no {kind} row under {lines[i]}")
+
+
+# ------------------------------------------------------------------------------------------- tables
+def test_emotions_match_the_plugin():
+    from emotion_tasks.labels import EMOTIONS as PLUGIN_EMOTIONS
+
+    assert EMOTIONS == PLUGIN_EMOTIONS
+
+
+def test_table1_cells_paper_and_difference(tmp_path):
+    write_results(tmp_path, "table1", "shallow_finetune", binary_metrics(
+        {"neutral": 0.80, "happy": 0.85, "sad": 0.90, "angry": 0.95}, 0.5))
+    md = tables.table1(tables.load_results(tmp_path), link_root=tmp_path)
+    cells, lines, i = row_cells(md, "Shallow-Fusion (best performing model)")
+    # Columns follow the paper: Happy Acc, Happy F1, Sad Acc, Sad F1, Angry Acc, Angry F1, Neutral Acc, Neutral F1.
+    assert cells == ["85.00", "50.00", "90.00", "50.00", "95.00", "50.00", "80.00", "50.00"]
+    assert following(lines, i, "paper") == ["84.13", "83.75", "90.89", "90.70", "93.56", "93.62", "81.55", "81.05"]
+    assert following(lines, i, "Δ")[:2] == ["+0.87", "-33.75"]
+    # Shared run: (5.3) "Fine-tune SSL" shows the same numbers; runs not done show dashes.
+    assert row_cells(md, "Fine-tune SSL (same as best performing model)")[0] == cells
+    assert row_cells(md, "Frozen SSL")[0] == ["—"] * 8
+    assert "[curves](table1/shallow_finetune/curves.png)" in md
+    assert "preset `demo`: lr 0.001, 3 epochs" in md and "not comparable with the paper's" in md
+
+
+def test_fold_tables_mean_and_std(tmp_path):
+    write_results(tmp_path, "table4", "fold1", binary_metrics(0.80))
+    write_results(tmp_path, "table4", "fold2", binary_metrics(0.90))
+    for k, ua in ((1, 0.6), (2, 0.7), (3, 0.8)):
+        write_results(tmp_path, "table5", f"fold{k}", {"ua": ua, "wa": ua,
+                                                       "per_class": {e: ua for e in EMOTIONS}})
+    results = tables.load_results(tmp_path)
+    md4 = tables.table4(results, tmp_path)
+    cells, lines, i = row_cells(md4, f"{tables.OURS}, leave-one-session-out, mean ± std over 2 folds")
+    assert cells[0] == "85.00 ± 7.07"
+    assert following(lines, i, "Δ")[0] == "-4.71"  # 85.00 - 89.71
+    assert row_cells(md4, "MulT (Tsai et al., 2019)", "paper")[0][:2] == ["84.40", "81.90"]
+    md5 = tables.table5(results, tmp_path)
+    cells, lines, i = row_cells(md5, f"{tables.OURS}, mean ± std over 3 folds")
+    assert cells[4] == "70.00 ± 10.00"  # UA
+    assert following(lines, i, "Δ")[4] == "-5.46"  # 70.00 - 75.458
+
+
+def test_regression_table_units(tmp_path):
+    metrics = {"acc7": 0.5, "acc5": 0.55, "acc2_nonzero": 0.90134, "f1_nonzero": 0.88, "acc2_haszero": 0.85,
+               "f1_haszero": 0.84, "mae": 0.5, "corr": 0.75}
+    write_results(tmp_path, "table3", "shallow_finetune", metrics)
+    md = tables.table3(tables.load_results(tmp_path), tmp_path)
+    cells, lines, i = row_cells(md, tables.OURS)
+    assert cells == ["50.00", "90.13", "88.00", "0.500", "55.00", "0.750", "85.00", "84.00"]
+    assert following(lines, i, "Δ")[:4] == ["+1.07", "+1.86", "-0.57", "-0.077"]
+    assert row_cells(md, "ICCN (Sun et al., 2019)", "paper")[0][3] == "0.862"
+    assert "CMU-MOSI" in md and tables.table2({}, tmp_path).count("—") >= 8  # not run: dashes
+
+
+def test_checks_pass_fail_and_missing(tmp_path):
+    write_results(tmp_path, "table1", "shallow_finetune", binary_metrics(0.9))
+    write_results(tmp_path, "table1", "speech_only_finetune", binary_metrics(0.7))
+    write_results(tmp_path, "table1", "text_only_finetune", binary_metrics(0.95))
+    found = {name: (ok, figures) for name, ok, figures in tables.checks(tmp_path)}
+    assert found["fusion_beats_unimodal"][0] is False and "text_only_finetune 95.00" in found["fusion_beats_unimodal"][1]
+    assert found["finetune_beats_frozen"] == (False, "missing runs: shallow_frozen")
+    write_results(tmp_path, "table1", "text_only_finetune", binary_metrics(0.8))
+    write_results(tmp_path, "table1", "shallow_frozen", binary_metrics(0.6))
+    lines = tables.check_lines(tables.checks(tmp_path))
+    assert lines[0].startswith("CHECK fusion_beats_unimodal: PASS (shallow_finetune 90.00 > speech_only")
+    assert lines[1].startswith("CHECK finetune_beats_frozen: PASS (shallow_finetune 90.00 > shallow_frozen 60.00")
+
+
+def test_make_tables_cli_writes_file_and_strict_exit(tmp_path):
+    write_results(tmp_path / "res", "table1", "shallow_finetune", binary_metrics(0.5))
+    out = tmp_path / "tables.md"
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "make_tables.py"), str(tmp_path / "res"),
+                           "--out", str(out), "--checks", "--strict"], capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    for n in range(1, 6):
+        assert f"## Table {n}:" in proc.stdout
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("CHECK finetune_beats_frozen: FAIL")
+    assert "[curves](res/table1/shallow_finetune/curves.png)" in out.read_text()
+
+
+# ------------------------------------------------------------------------------------------- driver
+def test_settings_layering_hydra_and_overrides(tmp_path):
+    (tmp_path / "base.yaml").write_text("optimization: {lr: [1.0e-5], max_epoch: 10}\n"
+                                        "optimizer: {_name: adam, adam_betas: '(0.9,0.98)'}\n"
+                                        "lr_scheduler: {_name: polynomial_decay}\n")
+    (tmp_path / "table.yaml").write_text("base: base.yaml\neffective_batch_size: 16\nbatch_size: 4\n"
+                                         "fairseq: {dropout: 0.1}\n")
+    (tmp_path / "demo.yaml").write_text("max_epoch: 3\nfairseq: {lr: 0.001}\n")
+    s = experiment.load_settings([tmp_path / "table.yaml", tmp_path / "demo.yaml"], ["dropout=0.0"])
+    # max_epoch of a hydra base is the driver's to set (dropped); everything else becomes a fairseq flag.
+    assert s["fairseq"] == {"lr": 0.001, "optimizer": "adam", "adam_betas": "(0.9,0.98)",
+                            "lr_scheduler": "polynomial_decay", "dropout": 0.0}
+    assert s["max_epoch"] == 3 and s["batch_size"] == 4
+
+
+def test_schedule_derives_update_freq_from_gpus():
+    s = {"effective_batch_size": 16, "batch_size": 4, "max_epoch": 5, "warmup_ratio": 0.1}
+    assert experiment.schedule(s, 160, 0)["update_freq"] == 4  # CPU: one process
+    plan = experiment.schedule(s, 160, 2)
+    assert (plan["update_freq"], plan["total_num_update"], plan["warmup_updates"]) == (2, 50, 5)
+    with pytest.raises(AssertionError, match="effective_batch_size"):
+        experiment.schedule({**s, "batch_size": 3}, 160, 1)
+
+
+def fake_run(tmp_path, n=20):
+    data = tmp_path / "data"
+    (data / "label").mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        (data / "label" / f"{split}.label").write_text("happy\n" * n)
+    return {"data": data, "pretrained": tmp_path / "pre", "run_dir": tmp_path / "run", "arch": "ssl_emotion_shallow",
+            "target_type": "iemocap_binary", "freeze_ssl": True, "seed": 7, "gpus": 2}
+
+
+def test_commands_carry_the_settings(tmp_path):
+    run = fake_run(tmp_path)
+    settings = {"effective_batch_size": 16, "batch_size": 4, "max_epoch": 2,
+                "fairseq": {"lr": 1e-5, "optimizer": "adam", "fp16": False, "no_epoch_checkpoints": True}}
+    cmd = experiment.train_command(run, settings, experiment.schedule(settings, 20, 2))
+    text = " ".join(cmd)
+    for part in ("--task multimodal_emotion", "--arch ssl_emotion_shallow", "--freeze-ssl", "--lr 1e-05",
+                 "--update-freq 2", "--batch-size 4", "--distributed-world-size 2", "--seed 7",
+                 "--log-format json", "--no-epoch-checkpoints", "--total-num-update 4"):
+        assert part in text, part
+    assert "--fp16" not in text and "--cpu" not in text
+    val = " ".join(experiment.validate_command({**run, "gpus": 0}, settings))
+    assert "--valid-subset test" in val and "--save-predictions" in val and "--cpu" in val
+    with pytest.raises(AssertionError, match="may not set"):
+        experiment.train_command(run, {"fairseq": {"seed": 3}}, experiment.schedule(settings, 20, 2))
+
+
+def test_resume_and_skip(tmp_path, monkeypatch):
+    """A finished run is skipped; a run whose training finished resumes at validation."""
+    run = {**fake_run(tmp_path), "gpus": 0}
+    calls = []
+
+    def fake_subprocess(cmd, log_path, env):
+        calls.append(Path(cmd[0]).name)
+        if "fairseq-validate" in cmd[0]:
+            pred = {"id": "u1", "target": {e: 1 for e in EMOTIONS}, "pred": {e: 1 for e in EMOTIONS}}
+            (run["run_dir"] / "predictions.jsonl").write_text(json.dumps(pred) + "\n")
+            Path(log_path).write_text('x | valid_on_test | {"test_loss": 0.1}\n')
+
+    def fake_score(cmd, env):
+        calls.append("score")
+        return binary_metrics(1.0)
+
+    monkeypatch.setattr(experiment, "_run", fake_subprocess)
+    monkeypatch.setattr(experiment, "_score", fake_score)
+    settings = {"batch_size": 4, "max_epoch": 1}
+
+    first = experiment.run_experiment(run, settings, plots=False)
+    assert calls == ["fairseq-train", "fairseq-validate", "score"]
+    assert first["seed"] == 7 and first["metrics"]["happy"]["acc"] == 1.0
+    assert first["fairseq_validate"] == {"test_loss": 0.1} and "--seed" in first["commands"]["train"]
+    assert set(first["wall_time_s"]) >= {"train_s", "validate_s", "score_s", "total_s"}
+
+    calls.clear()
+    assert experiment.run_experiment(run, settings, plots=False) == first  # skipped: nothing runs
+    assert calls == []
+
+    (run["run_dir"] / "results.json").unlink()  # training finished (train.done), results lost
+    experiment.run_experiment(run, settings, plots=False)
+    assert calls == ["fairseq-validate", "score"]
+
+    calls.clear()
+    experiment.run_experiment(run, settings, force=True, plots=False)
+    assert calls == ["fairseq-train", "fairseq-validate", "score"]
+
+
+def test_plots_from_log_and_predictions(tmp_path):
+    from emotion_reproduce.plots import plot_run, read_log
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "train.log").write_text(
+        '2024 | INFO | train_inner | {"epoch": 1, "update": 0.5, "loss": "1.2", "num_updates": "1"}\n'
+        '{"epoch": 1, "train_loss": "1.1", "train_wall": "3"}\n'
+        '2024 | INFO | valid | {"epoch": 1, "valid_loss": "1.0", "valid_happy_acc": "60.0"}\n'
+        '2024 | INFO | valid | {"epoch": 1, "valid_loss": "1.0", "valid_happy_acc": "60.0"}\n')
+    log = read_log(run_dir / "train.log")
+    assert [len(log[k]) for k in ("train_inner", "train", "valid")] == [1, 1, 1]
+    rows = [{"id": str(i), "target": {e: i % 2 for e in EMOTIONS}, "pred": {e: 1 for e in EMOTIONS}} for i in range(4)]
+    (run_dir / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = plot_run(run_dir, "iemocap_binary")
+    assert out["curves"].stat().st_size > 1000 and out["confusion"].stat().st_size > 1000
+
+
+# ------------------------------------------------------------------------------------------- demo
+def test_reduced_demo_end_to_end(demo_assets):
+    """DEMO_SMALL=1 demo.sh on the shared small assets: five tables, two CHECK lines, tables.md."""
+    out = REPO / ".cache" / "test-demo"
+    env = {**os.environ, "DEMO_SMALL": "1", "DEMO_ASSETS": str(demo_assets)}
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "reproduce" / "demo.sh"), str(out)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"demo.sh exited {proc.returncode}\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}"
+    for n in range(1, 6):
+        assert f"## Table {n}:" in proc.stdout
+    checks = [line for line in proc.stdout.splitlines() if line.startswith("CHECK ")]
+    assert [c.split(":")[0] for c in checks[-2:]] == ["CHECK fusion_beats_unimodal", "CHECK finetune_beats_frozen"]
+    assert all(": PASS (" in c or ": FAIL (" in c for c in checks[-2:])
+    assert (out / "tables.md").is_file() and "## Table 5:" in (out / "tables.md").read_text()
+    assert (out / "results" / "table1" / "shallow_finetune" / "curves.png").is_file()
