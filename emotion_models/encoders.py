@@ -62,9 +62,11 @@ def read_checkpoint(path):
     return encoder_args_dict(model_args), state["model"]
 
 
-def _namespace(args, dropout=None, attention_dropout=None):
+def _namespace(args, dropout=None, attention_dropout=None, checkpoint_activations=False):
     """Encoder args as the Namespace RobertaEncoder expects, arch defaults filled, dropouts overridden."""
     ns = Namespace(**(OmegaConf.to_container(args) if OmegaConf.is_config(args) else dict(args)))
+    if checkpoint_activations:  # fairseq's TransformerEncoder wraps each layer in checkpoint_wrapper
+        ns.checkpoint_activations = True
     if dropout is not None:
         ns.dropout = dropout
     if attention_dropout is not None:
@@ -83,11 +85,13 @@ class PretrainedEncoder(nn.Module):
         dictionary: the task's dictionary of this modality (``dict.txt`` + ``<mask>``).
         state_dict: pretrained weights to load (None when a fine-tuned checkpoint will provide them).
         dropout, attention_dropout: overrides of the pretrained values (None keeps them).
+        checkpoint_activations: recompute layer activations in the backward pass (saves memory).
     """
 
-    def __init__(self, args, dictionary, state_dict=None, dropout=None, attention_dropout=None, name="encoder"):
+    def __init__(self, args, dictionary, state_dict=None, dropout=None, attention_dropout=None, name="encoder",
+                 checkpoint_activations=False):
         super().__init__()
-        ns = _namespace(args, dropout, attention_dropout)
+        ns = _namespace(args, dropout, attention_dropout, checkpoint_activations)
         roberta = RobertaModel(ns, RobertaEncoder(ns, dictionary))
         if state_dict is not None:
             self._check_vocab(state_dict, dictionary, name)

@@ -15,6 +15,7 @@ from fairseq.models import BaseFairseqModel, register_model, register_model_arch
 from omegaconf import open_dict
 
 from emotion_models.encoders import PretrainedEncoder, read_checkpoint
+from emotion_models.feature_cache import FrozenFeatureCache
 from emotion_models.fusion import MODALITY_ORDER, EmotionHead, build_fusion
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,14 @@ class SSLEmotionConfig(FairseqDataclass):
                                        "(None: pretrained value)"})
     pooler_dropout: float = field(default=0.1, metadata={"help": "dropout before the classification head"})
     coattn_heads: int = field(default=8, metadata={"help": "attention heads of each co-attention layer"})
+    cache_frozen_features: bool = field(
+        default=False, metadata={"help": "with --freeze-ssl: run the frozen encoders once per utterance and "
+                                         "cache their outputs (keyed by split and sample id), so later epochs "
+                                         "only train the fusion and the head; same losses, much faster"})
+    checkpoint_activations: bool = field(
+        default=False, metadata={"help": "recompute each encoder layer's activations in the backward pass "
+                                         "(fairseq's checkpoint_activations): less memory for 2048-token "
+                                         "speech inputs and big batches, about a third more compute"})
     speech_args: Any = field(
         default=None, metadata={"help": "Speech-BERT args, stored at build time (do not set)"})
     text_args: Any = field(
@@ -62,7 +71,8 @@ def _build_encoder(cfg, modality, dictionary):
         with open_dict(cfg):
             setattr(cfg, args_key, args)
         logger.info(f"loaded pretrained {modality} encoder from {path}")
-    return PretrainedEncoder(args, dictionary, state_dict, cfg.dropout, cfg.attention_dropout, name=modality)
+    return PretrainedEncoder(args, dictionary, state_dict, cfg.dropout, cfg.attention_dropout, name=modality,
+                             checkpoint_activations=getattr(cfg, "checkpoint_activations", False))
 
 
 @register_model("ssl_emotion", dataclass=SSLEmotionConfig)
@@ -81,6 +91,12 @@ class SSLEmotionModel(BaseFairseqModel):
         if cfg.freeze_ssl:
             for p in self.encoders.parameters():
                 p.requires_grad = False
+        self.feature_cache = None  # not a module: never in the state dict
+        if getattr(cfg, "cache_frozen_features", False):
+            if not cfg.freeze_ssl:
+                raise ValueError("--cache-frozen-features needs --freeze-ssl (fine-tuned encoders change "
+                                 "their outputs at every update)")
+            self.feature_cache = FrozenFeatureCache(cls_only=cfg.fusion == "shallow")
 
     @classmethod
     def build_model(cls, cfg, task):
@@ -104,9 +120,22 @@ class SSLEmotionModel(BaseFairseqModel):
         """{modality: longest input of its encoder} for the used modalities."""
         return {m: enc.max_positions() for m, enc in self.encoders.items()}
 
-    def forward(self, speech_tokens=None, text_tokens=None, **unused):
-        """(B, Ts) speech and (B, Tt) text tokens -> logits (B, 4, 2), (B, 4) or (B,)."""
+    def load_state_dict(self, state_dict, strict=True, model_cfg=None, args=None):
+        """As fairseq's, and forgets cached encoder outputs (they were computed with the old weights)."""
+        if self.feature_cache is not None:
+            self.feature_cache.clear()
+        return super().load_state_dict(state_dict, strict=strict, model_cfg=model_cfg, args=args)
+
+    def forward(self, speech_tokens=None, text_tokens=None, feature_keys=None, **unused):
+        """(B, Ts) speech and (B, Tt) text tokens -> logits (B, 4, 2), (B, 4) or (B,).
+
+        ``feature_keys`` (B,) (set by the task with --cache-frozen-features) name each row for the
+        frozen-feature cache; without them, or without the cache, the encoders run.
+        """
         tokens = {"speech": speech_tokens, "text": text_tokens}
+        if self.feature_cache is not None and feature_keys is not None:
+            encoded = self.feature_cache.encode(self.encoders, tokens, self.padding_idx, feature_keys)
+            return self.head(self.fusion(encoded))
         encoded = {}
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.cfg.freeze_ssl):
             for m, enc in self.encoders.items():

@@ -1,0 +1,143 @@
+"""Fast paths (issue 8) give the baseline's losses: a few Adam updates on tiny dims, side by side.
+
+Baseline: batch size 1 with the gradients of 8 utterances accumulated per update (the paper's
+bs 1 x update-freq), fp32, encoders recomputed. Each fast path runs the same updates over the same
+utterances: length-grouped padded batches, bf16 autocast, activation checkpointing, the
+frozen-feature cache. Also fairseq-train end to end with the fast flags.
+"""
+import copy
+
+import pytest
+import torch
+from test_model import make_model, make_task
+from test_train_cli import run_train
+from tiny_pretrained import checkpoint_paths, tiny_assets
+
+from emotion_criterions.multimodal_emotion import MultimodalEmotionCriterion
+
+UPDATES, PER_UPDATE = 3, 8
+
+
+def batches(task, split="train", batch_size=PER_UPDATE):
+    """Length-grouped batches (the task's sorted order, fairseq's batch_by_size), first UPDATES of them."""
+    task.load_dataset(split)
+    itr = task.get_batch_iterator(dataset=task.dataset(split), max_sentences=batch_size)
+    return list(itr.next_epoch_itr(shuffle=False))[:UPDATES]
+
+
+def singles(task, batch):
+    """The utterances of ``batch`` as batch-size-1 samples (no padding), as the baseline sees them."""
+    dataset = task.dataset("train")
+    return [dataset.collater([dataset[int(i)]]) for i in batch["id"]]
+
+
+def losses(model, task, updates, autocast=False, seed=0):
+    """Per-update summed losses of Adam updates; ``updates`` is a list of lists of samples (accumulated)."""
+    torch.manual_seed(seed)
+    criterion = MultimodalEmotionCriterion(task, task.cfg.target_type)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    model.train()
+    out = []
+    for samples in updates:
+        n = sum(s["nsentences"] for s in samples)
+        total = 0.0
+        for sample in samples:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                loss, _, _ = criterion(model, sample)
+                (loss / n).backward()
+            total += loss.item()
+        optimizer.step()
+        optimizer.zero_grad()
+        out.append(total)
+    return out
+
+
+def test_length_grouped_batches_give_the_batch_size_1_losses():
+    task = make_task()
+    model = make_model(task)
+    grouped = batches(task)
+    baseline = losses(copy.deepcopy(model), task, [singles(task, b) for b in grouped])
+    fast = losses(model, task, [[b] for b in grouped])
+    assert fast == pytest.approx(baseline, rel=1e-4)
+    lengths = [b["net_input"]["speech_tokens"].ne(task.speech_dictionary.pad()).sum(1) for b in grouped]
+    spread = [float(n.max() - n.min()) for n in lengths]
+    assert max(spread) <= 64, f"batches are not length-grouped: speech length spread {spread}"
+
+
+def test_bf16_autocast_stays_close_to_fp32():
+    task = make_task()
+    model = make_model(task)
+    grouped = [[b] for b in batches(task)]
+    baseline = losses(copy.deepcopy(model), task, grouped)
+    fast = losses(model, task, grouped, autocast=True)
+    assert fast == pytest.approx(baseline, rel=3e-2)
+
+
+def with_dropout(model, p=0.1):
+    """Set every fairseq dropout (encoders, attention) of ``model`` to ``p``."""
+    for module in model.modules():
+        if type(module).__name__ == "FairseqDropout":
+            module.p = p
+    return model
+
+
+@pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16"])
+def test_activation_checkpointing_gives_the_same_losses(autocast):
+    task = make_task()
+    plain = with_dropout(make_model(task))  # dropout on: the recomputation must replay the RNG
+    checkpointed = with_dropout(make_model(task, checkpoint_activations=True))
+    checkpointed.load_state_dict(plain.state_dict())
+    grouped = [[b] for b in batches(task)]
+    baseline = losses(plain, task, grouped, autocast=autocast)
+    fast = losses(checkpointed, task, grouped, autocast=autocast)
+    assert fast == pytest.approx(baseline, rel=1e-4 if not autocast else 1e-2)
+
+
+@pytest.mark.parametrize("arch", ["ssl_emotion_shallow", "ssl_emotion_coattn"])
+def test_feature_cache_gives_the_recomputed_losses(arch):
+    task = make_task()
+    model = make_model(task, arch, freeze_ssl=True)
+    grouped = batches(task, batch_size=4)
+    epochs = [[b] for b in grouped] * 2  # the second pass reads the cache
+    baseline = losses(copy.deepcopy(model), task, epochs)
+    cached_task = make_task()
+    cached = make_model(cached_task, arch, freeze_ssl=True, cache_frozen_features=True)
+    cached.load_state_dict(model.state_dict())
+    assert cached_task.cache_features
+    cached_batches = batches(cached_task, batch_size=4)
+    assert all("feature_keys" in b["net_input"] for b in cached_batches)
+    fast = losses(cached, cached_task, [[b] for b in cached_batches] * 2)
+    assert fast == pytest.approx(baseline, rel=1e-5)
+    cache = cached.feature_cache
+    assert len(cache) == sum(len(b["id"]) for b in cached_batches) == cache.misses == cache.hits
+    cached.load_state_dict(model.state_dict())  # new weights: cached outputs are stale
+    assert len(cache) == 0
+
+
+def test_feature_keys_name_split_and_row():
+    task = make_task()
+    make_model(task, freeze_ssl=True, cache_frozen_features=True)
+    keys = {}
+    for split in ("train", "valid"):
+        task.load_dataset(split)
+        dataset = task.dataset(split)
+        batch = dataset.collater([dataset[i] for i in range(len(dataset))])
+        keys[split] = set(batch["net_input"]["feature_keys"].tolist())
+        assert len(keys[split]) == len(dataset)
+    assert not keys["train"] & keys["valid"]
+
+
+def test_feature_cache_needs_frozen_encoders():
+    with pytest.raises(ValueError, match="--freeze-ssl"):
+        make_model(make_task(), cache_frozen_features=True)
+
+
+def test_fairseq_train_with_the_fast_flags(tmp_path):
+    speech, text = checkpoint_paths(tiny_assets()["pretrained"])
+    common = ["--speech-checkpoint", str(speech), "--text-checkpoint", str(text), "--autocast-bf16",
+              "--max-tokens", "512", "--batch-size", "16"]
+    run_train(tiny_assets()["iemocap_binary"], tmp_path / "a", "ssl_emotion_coattn",
+              common + ["--checkpoint-activations"])
+    run_train(tiny_assets()["iemocap_binary"], tmp_path / "b", "ssl_emotion_shallow",
+              common + ["--freeze-ssl", "--cache-frozen-features"])
+    assert (tmp_path / "a" / "checkpoint_last.pt").exists() and (tmp_path / "b" / "checkpoint_last.pt").exists()
