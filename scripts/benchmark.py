@@ -1,0 +1,363 @@
+#!/usr/bin/env python
+"""Baseline vs fast: training throughput, frozen-SSL epochs, tokenization RTF, latency (issue 8).
+
+    python scripts/benchmark.py [--device cpu|cuda] [--layers-speech N --layers-text N] [--quick]
+
+Prints one JSON object. Every figure is measured for the *baseline* (the paper's recipe: batch
+size 1 with gradients of 16 utterances accumulated per update, fp32, fairseq's default attention,
+no length grouping) and the *fast* configuration (the project's best for the device: length-grouped
+batches bounded by --max-tokens, bf16 autocast where supported) in the same run, interleaved when
+repeated. ``fast_attention_dropout0`` also drops the encoders' attention dropout (a regularization
+change, opt-in): PyTorch's CPU flash-attention kernel takes no dropout.
+
+Workload: the ssl_emotion model (shallow fusion, iemocap_binary head) built through the project's
+code from in-memory args with random weights, Speech-BERT 768 x 12 heads / ffn 3072 (2048
+positions) and RoBERTa-large 1024 x 16 heads / ffn 4096 at the stated depths; utterances with an
+IEMOCAP-like length distribution (speech tokens mean ~450, max 2048; text mean ~20, max 128),
+batched by the task's dataset code (emotion_tasks.datasets.build_split) and fairseq's
+batch_by_size; the project's criterion; AdamW as fairseq's adam (decoupled weight decay).
+Each training configuration runs in a fresh process (peak memory = that process's peak).
+"""
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+PER_UPDATE = 16  # paper: effective batch 16 (batch size 1 x update-freq 16 in the original code)
+SPEECH_MEAN, SPEECH_MAX, TEXT_MEAN, TEXT_MAX = 450, 2048, 20, 128
+
+
+def lengths(n, seed=0, pool=5531):
+    """``n`` (speech, text) token counts (with <s>) spread over the quantiles of an IEMOCAP-sized pool.
+
+    Log-normal lengths (sigma 0.6) with the stated means, clipped to the maxima; taking evenly
+    spaced quantiles keeps the longest utterance (2048 tokens: truncated audio) in every sample.
+    """
+    rng = np.random.default_rng(seed)
+    speech = np.clip(rng.lognormal(np.log(SPEECH_MEAN) - 0.18, 0.6, pool), 40, SPEECH_MAX).astype(int)
+    text = np.clip(rng.lognormal(np.log(TEXT_MEAN) - 0.18, 0.6, pool), 3, TEXT_MAX).astype(int)
+    pick = np.linspace(0, pool - 1, n).round().astype(int)
+    speech, text = np.sort(speech)[pick], text[rng.permutation(pool)[:n]]
+    speech[-1] = SPEECH_MAX
+    order = rng.permutation(n)  # the dataset's row order (not sorted)
+    return speech[order], text[order]
+
+
+def build_model(layers_speech, layers_text, freeze=False, cache=False, attention_dropout=0.1,
+                checkpoint_activations=False, seed=0):
+    """(model, dictionaries) built by SSLEmotionModel.build_model from in-memory encoder args, random weights."""
+    from omegaconf import OmegaConf
+
+    from emotion_models import ssl_emotion
+    from emotion_tasks.multimodal_emotion import head_shape
+    from measure_latency import ROBERTA_LARGE, SPEECH_BERT, TEXT_SYMBOLS, dictionary
+
+    torch.manual_seed(seed)
+    dicts = {"speech": dictionary(f"{a}-{b}" for a in range(320) for b in range(320)),
+             "text": dictionary(str(i) for i in range(TEXT_SYMBOLS))}
+    cfg = OmegaConf.structured(ssl_emotion.SSLEmotionConfig(
+        dropout=0.1, attention_dropout=attention_dropout, pooler_dropout=0.1, freeze_ssl=freeze,
+        cache_frozen_features=cache, checkpoint_activations=checkpoint_activations))
+    ssl_emotion.ssl_emotion_shallow(cfg)
+    cfg.speech_args = dict(SPEECH_BERT, encoder_layers=layers_speech)
+    cfg.text_args = dict(ROBERTA_LARGE, encoder_layers=layers_text)
+    task = argparse.Namespace(speech_dictionary=dicts["speech"], text_dictionary=dicts["text"])
+    model = ssl_emotion.SSLEmotionModel.build_model(cfg, task)
+    model.register_classification_head(head_shape("iemocap_binary"))
+    return model, dicts
+
+
+def build_dataset(dicts, speech_len, text_len, keys=False, seed=0):
+    """The task's split dataset (sorted by length) over random token rows of the given lengths."""
+    from fairseq.data import ListDataset, PrependTokenDataset
+
+    from emotion_models.feature_cache import feature_keys
+    from emotion_tasks import datasets
+
+    rng = np.random.default_rng(seed)
+    tokens = {}
+    for m, lens in (("speech", speech_len), ("text", text_len)):
+        d = dicts[m]
+        rows = [torch.from_numpy(rng.integers(d.nspecial, len(d) - 1, n - 1)) for n in lens]  # + <s> below
+        tokens[m] = PrependTokenDataset(ListDataset(rows, np.array([n - 1 for n in lens])), d.bos())
+    n = len(speech_len)
+    labels = [[int(i == k % 4) for i in range(4)] for k in range(n)]
+    return datasets.build_split(tokens, labels, [f"utt{i}" for i in range(n)], {m: d.pad() for m, d in dicts.items()},
+                                seed, "benchmark", feature_keys=feature_keys(0, n) if keys else None)
+
+
+def updates_of(dataset, config):
+    """List of updates, each a list of collated samples.
+
+    baseline: rows in dataset order (unsorted), one per sample, PER_UPDATE samples per update.
+    fast: fairseq's batch_by_size over the length-sorted order (--max-tokens, --batch-size PER_UPDATE),
+    one batch per update.
+    """
+    if config["grouped"]:
+        batches = dataset.batch_by_size(dataset.ordered_indices(), max_tokens=config["max_tokens"],
+                                        max_sentences=PER_UPDATE)
+        return [[dataset.collater([dataset[int(i)] for i in b])] for b in batches]
+    rows = [dataset.collater([dataset[i]]) for i in range(len(dataset))]
+    return [rows[i:i + PER_UPDATE] for i in range(0, len(rows), PER_UPDATE)]
+
+
+def _to(sample, device):
+    from fairseq import utils
+
+    return utils.move_to_cuda(sample) if device == "cuda" else sample
+
+
+def _sync(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _rss_gb():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 2 ** 20
+
+
+def run_epoch(model, criterion, optimizer, updates, config, device):
+    """One pass over ``updates``; returns (seconds, utterances, summed loss)."""
+    _sync(device)
+    start, utts, total = time.perf_counter(), 0, 0.0
+    for samples in updates:
+        n = sum(s["nsentences"] for s in samples)
+        for sample in samples:
+            sample = _to(sample, device)
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=config["bf16"]):
+                loss, _, _ = criterion(model, sample)
+                if optimizer is not None:
+                    (loss / n).backward()  # = fairseq's sum, then grads x 1 / sample size
+            total += float(loss.detach())
+        if optimizer is not None:
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        utts += n
+    _sync(device)
+    return time.perf_counter() - start, utts, total
+
+
+def measure_training(job):
+    """Child process: train (or, frozen, run epochs) with one configuration; returns its figures."""
+    from emotion_criterions.multimodal_emotion import MultimodalEmotionCriterion
+
+    torch.set_num_threads(job["threads"])
+    config, device = job["config"], job["device"]
+    frozen = job["kind"] == "frozen"
+    model, dicts = build_model(job["layers_speech"], job["layers_text"], freeze=frozen,
+                               cache=frozen and config.get("cache", False),
+                               attention_dropout=config.get("attention_dropout", 0.1),
+                               checkpoint_activations=config.get("checkpoint_activations", False))
+    model = model.to(device).train()
+    dataset = build_dataset(dicts, *lengths(job["utterances"], job["seed"]), keys=frozen and config.get("cache"))
+    updates = updates_of(dataset, config)
+    criterion = MultimodalEmotionCriterion(argparse.Namespace(), "iemocap_binary")
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=1e-5, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.1)
+    rss_model = _rss_gb()
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    result = {"updates": len(updates), "samples": sum(len(u) for u in updates)}
+    if frozen:
+        epochs = [run_epoch(model, criterion, optimizer, updates, config, device) for _ in range(job["epochs"])]
+        result.update(first_epoch_s=epochs[0][0], later_epoch_s=float(np.median([e[0] for e in epochs[1:]])),
+                      utterances=epochs[0][1], losses=[e[2] for e in epochs])
+    else:
+        warm = sorted(updates, key=lambda u: -max(s["net_input"]["speech_tokens"].size(1) for s in u))
+        run_epoch(model, criterion, optimizer, [warm[0], warm[-1]], config, device)  # oneDNN/cuDNN first-use
+        seconds, utts, loss = run_epoch(model, criterion, optimizer, updates, config, device)
+        result.update(seconds=seconds, utterances=utts, utt_per_s=utts / seconds, loss=loss)
+    result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    result["peak_over_model_gb"] = result["peak_rss_gb"] - rss_model  # activations, gradients, Adam state
+    if device == "cuda":
+        result["peak_cuda_gb"] = torch.cuda.max_memory_allocated() / 2 ** 30
+    return result
+
+
+def in_child(job):
+    """Run ``measure_training(job)`` in a fresh process (clean peak memory, no state between configs)."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(measure_training, (job,))
+
+
+def configs(device, bf16, quick=False):
+    """Training configurations: the paper's baseline and the fast ones for ``device``.
+
+    ``fast_checkpoint_activations`` (left out with --quick) shows what recomputing the layers costs
+    and saves; it is not part of ``fast`` on a CPU, where memory is not what limits the batch.
+    """
+    baseline = {"grouped": False, "bf16": False}
+    fast = {"grouped": True, "max_tokens": 8192 if device == "cpu" else 32768, "bf16": bf16}
+    out = {"baseline": baseline, "fast": fast, "fast_attention_dropout0": dict(fast, attention_dropout=0.0)}
+    if not quick:
+        out["fast_checkpoint_activations"] = dict(fast, checkpoint_activations=True)
+    return out
+
+
+def tokenize_rtf(seconds, threads, device, seed=0):
+    """vq-wav2vec (released architecture, random weights) RTF: fairseq's quantizer vs the project's tokenizer."""
+    import logging
+
+    from emotion_data.speech_tokenizer import SpeechTokenizer
+    from emotion_data.vq_wav2vec_standin import build_model as build_wav2vec, release_args
+    from measure_tokenize_rtf import utterances
+
+    logging.getLogger("fairseq.models.wav2vec.wav2vec").setLevel(logging.WARNING)
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    tok = SpeechTokenizer(build_wav2vec(release_args()), device=device)
+    wavs = utterances(seconds, seed)
+    audio_s = sum(len(w) for w in wavs) / 16000
+
+    def fairseq_path(wav):  # fairseq's examples/wav2vec featurize: features, then forward_idx
+        x = torch.from_numpy(wav)[None].to(device)
+        return tok.model.vector_quantizer.forward_idx(tok.model.feature_extractor(x))[1]
+
+    with torch.inference_mode():
+        tok.indices(wavs[0]), fairseq_path(wavs[0])  # warm-up
+        times = {"baseline": [], "fast": []}
+        for _ in range(2):  # interleaved passes; the faster counts (shared cores)
+            for name, fn in (("baseline", fairseq_path), ("fast", tok.indices)):
+                _sync(device)
+                start = time.perf_counter()
+                for wav in wavs:
+                    fn(wav)
+                _sync(device)
+                times[name].append(time.perf_counter() - start)
+    return {k: round(min(v) / audio_s, 4) for k, v in times.items()} | {"seconds_audio": round(audio_s, 1)}
+
+
+def latency(threads, device, bf16, repeats):
+    """Single-utterance (5 s + a sentence) latency, full-size models (12 + 24 layers), fp32 vs fast."""
+    from emotion_models.recognizer import measure_latency
+    from measure_latency import full_size_recognizer
+
+    torch.set_num_threads(threads)
+    rec = full_size_recognizer()
+    if device == "cuda":
+        rec.model.to(device)
+        rec.device = torch.device(device)
+        rec.tokenizer = type(rec.tokenizer)(rec.tokenizer.model, device=device)
+    out = {}
+    for name, use_bf16 in (("baseline", False), ("fast", bf16)):
+        rec.bf16 = use_bf16
+        m = measure_latency(rec, 5.0, repeats=repeats, threads=threads)
+        out[name] = {"median_s": round(m["median_s"], 3), "min_s": round(m["min_s"], 3),
+                     "model_s": round(m["model_median_s"], 3), "encode_s": round(m["encode_median_s"], 3),
+                     "cpu_per_thread_s": round(m["cpu_per_thread_s"], 3), "bf16": use_bf16}
+    return out
+
+
+def bf16_supported(device):
+    if device == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--layers-speech", type=int, default=None, help="Speech-BERT depth (default: 2 on CPU, 12 on CUDA)")
+    p.add_argument("--layers-text", type=int, default=None, help="RoBERTa depth (default: 2 on CPU, 24 on CUDA)")
+    p.add_argument("--utterances", type=int, default=None, help="training utterances per measurement "
+                                                                "(default 32, --quick 16; CUDA 512)")
+    p.add_argument("--repeats", type=int, default=None, help="interleaved repeats of the training figures "
+                                                             "(default 2, --quick 1)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (goals are stated for 2 CPU cores)")
+    p.add_argument("--quick", action="store_true", help="fewer utterances, repeats and audio")
+    p.add_argument("--skip", nargs="*", default=[], choices=["train", "frozen", "tokenize", "latency"],
+                   help="sections to leave out (their keys are null)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    device = args.device
+    if device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA device")
+    full = device == "cuda"
+    ls = args.layers_speech or (12 if full else 2)
+    lt = args.layers_text or (24 if full else 2)
+    n = args.utterances or (512 if full else (16 if args.quick else 32))
+    repeats = args.repeats or (1 if args.quick else 2)
+    bf16 = bf16_supported(device)
+    torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()
+    started = time.time()
+    job = {"device": device, "threads": args.threads, "layers_speech": ls, "layers_text": lt,
+           "utterances": n, "seed": args.seed}
+    sp, tx = lengths(n, args.seed)
+    out = {"train_speedup": None, "frozen_epoch_speedup": None, "tokenize_rtf": None, "latency_s": None,
+           "machine": {"device": device, "cpu": platform.processor() or platform.machine(),
+                       "cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
+                       "bf16_supported": bf16,
+                       "gpu": torch.cuda.get_device_name() if device == "cuda" else None},
+           "workload": {"layers_speech": ls, "layers_text": lt, "speech_dim": 768, "text_dim": 1024,
+                        "utterances": n, "speech_tokens_mean": float(sp.mean()), "speech_tokens_max": int(sp.max()),
+                        "text_tokens_mean": float(tx.mean()), "text_tokens_max": int(tx.max()),
+                        "arch": "ssl_emotion_shallow", "per_update": PER_UPDATE, "repeats": repeats}}
+    cfgs = configs(device, bf16, args.quick)
+    out["configs"] = cfgs
+    if "train" not in args.skip:
+        runs = {k: [] for k in cfgs}
+        for _ in range(repeats):
+            for name, config in cfgs.items():
+                runs[name].append(in_child(dict(job, kind="train", config=config)))
+        train = {}
+        for name, rs in runs.items():
+            train[name] = {"utt_per_s": round(float(np.median([r["utt_per_s"] for r in rs])), 3),
+                           "utt_per_s_runs": [round(r["utt_per_s"], 3) for r in rs],
+                           "updates": rs[0]["updates"], "peak_rss_gb": round(max(r["peak_rss_gb"] for r in rs), 2),
+                           "peak_over_model_gb": round(max(r["peak_over_model_gb"] for r in rs), 2),
+                           "first_loss": round(rs[0]["loss"], 3)}
+            if device == "cuda":
+                train[name]["peak_cuda_gb"] = round(max(r["peak_cuda_gb"] for r in rs), 2)
+        base = train["baseline"]["utt_per_s"]
+        for name in cfgs:
+            train[name]["speedup"] = round(train[name]["utt_per_s"] / base, 2)
+            # ratio per interleaved repeat (same load), then median
+            train[name]["speedup_runs"] = [round(a["utt_per_s"] / b["utt_per_s"], 2)
+                                           for a, b in zip(runs[name], runs["baseline"])]
+        out["train"] = train
+        out["train_speedup"] = train["fast"]["speedup"]
+        out["train_speedup_attention_dropout0"] = train["fast_attention_dropout0"]["speedup"]
+    if "frozen" not in args.skip:
+        epochs = 3
+        base = in_child(dict(job, kind="frozen", config=cfgs["baseline"], epochs=2))
+        fast = in_child(dict(job, kind="frozen", config=dict(cfgs["fast"], cache=True), epochs=epochs))
+        recompute = base["later_epoch_s"]
+        out["frozen"] = {
+            "baseline_recompute_epoch_s": round(recompute, 3),
+            "fast_fill_epoch_s": round(fast["first_epoch_s"], 3),  # batched recompute + filling the cache
+            "fast_cached_epoch_s": round(fast["later_epoch_s"], 4),
+            "cached_vs_batched_recompute": round(fast["first_epoch_s"] / fast["later_epoch_s"], 1),
+            "speedup_over_10_epochs": round(10 * recompute / (fast["first_epoch_s"] + 9 * fast["later_epoch_s"]), 1),
+            "utterances": base["utterances"],
+            "peak_over_model_gb": {"baseline": round(base["peak_over_model_gb"], 2),
+                                   "fast": round(fast["peak_over_model_gb"], 2)}}
+        out["frozen_epoch_speedup"] = round(recompute / fast["later_epoch_s"], 1)
+    if "tokenize" not in args.skip:
+        rtf = tokenize_rtf(10.0 if args.quick else 30.0, args.threads, device, args.seed)
+        out["tokenize"] = rtf
+        out["tokenize_rtf"] = rtf["fast"]
+    if "latency" not in args.skip:
+        lat = latency(args.threads, device, bf16, repeats=3 if args.quick else 5)
+        out["latency"] = lat
+        out["latency_s"] = lat["fast"]["median_s"]
+    out["load_average"] = {"start": [round(x, 2) for x in load_start],
+                           "end": [round(x, 2) for x in os.getloadavg()]}
+    out["wall_s"] = round(time.time() - started, 1)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
