@@ -141,3 +141,16 @@ def test_fairseq_train_with_the_fast_flags(tmp_path):
     run_train(tiny_assets()["iemocap_binary"], tmp_path / "b", "ssl_emotion_shallow",
               common + ["--freeze-ssl", "--cache-frozen-features"])
     assert (tmp_path / "a" / "checkpoint_last.pt").exists() and (tmp_path / "b" / "checkpoint_last.pt").exists()
+
+
+def test_max_tokens_batches_are_length_grouped_and_bounded():
+    task = make_task()
+    make_model(task)
+    task.load_dataset("train")
+    dataset = task.dataset("train")
+    itr = task.get_batch_iterator(dataset=dataset, max_tokens=300)
+    order = list(dataset.ordered_indices())  # sorted by speech + text length
+    for batch in itr.next_epoch_itr(shuffle=True):  # batches shuffled, their rows consecutive in length order
+        rows = sorted(order.index(int(i)) for i in batch["id"])
+        assert rows == list(range(rows[0], rows[0] + len(rows)))
+        assert len(rows) * max(int(dataset.num_tokens(int(i))) for i in batch["id"]) <= 300
