@@ -15,7 +15,9 @@ code from in-memory args with random weights, Speech-BERT 768 x 12 heads / ffn 3
 positions) and RoBERTa-large 1024 x 16 heads / ffn 4096 at the stated depths; utterances with an
 IEMOCAP-like length distribution (speech tokens mean ~450, max 2048; text mean ~20, max 128),
 batched by the task's dataset code (emotion_tasks.datasets.build_split) and fairseq's
-batch_by_size; the project's criterion; AdamW as fairseq's adam (decoupled weight decay).
+batch_by_size; the project's criterion; optimizer steps through fairseq's optimizer API (baseline:
+fairseq's ``adam``; fast: the project's ``torch_adamw``, PyTorch's fused AdamW), the paper's
+Adam settings (lr 1e-5, betas 0.9/0.98, eps 1e-6, weight decay 0.1).
 Each training configuration runs in a fresh process (peak memory = that process's peak).
 """
 import argparse
@@ -48,7 +50,7 @@ def lengths(n, seed=0, pool=5531):
     speech = np.clip(rng.lognormal(np.log(SPEECH_MEAN) - 0.18, 0.6, pool), 40, SPEECH_MAX).astype(int)
     text = np.clip(rng.lognormal(np.log(TEXT_MEAN) - 0.18, 0.6, pool), 3, TEXT_MAX).astype(int)
     pick = np.linspace(0, pool - 1, n).round().astype(int)
-    speech, text = np.sort(speech)[pick], text[rng.permutation(pool)[:n]]
+    speech, text = np.sort(speech)[pick], np.sort(text)[pick][rng.permutation(n)]
     speech[-1] = SPEECH_MAX
     order = rng.permutation(n)  # the dataset's row order (not sorted)
     return speech[order], text[order]
@@ -143,10 +145,24 @@ def run_epoch(model, criterion, optimizer, updates, config, device):
             total += float(loss.detach())
         if optimizer is not None:
             optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
         utts += n
     _sync(device)
     return time.perf_counter() - start, utts, total
+
+
+def build_optimizer(name, params):
+    """fairseq's ``adam`` or the project's ``torch_adamw`` with the paper's settings, through fairseq's registry."""
+    from fairseq.optim import OPTIMIZER_DATACLASS_REGISTRY, OPTIMIZER_REGISTRY
+    from omegaconf import OmegaConf
+
+    import emotion_models.torch_adamw  # noqa: F401  (registers torch_adamw)
+
+    settings = dict(lr=[1e-5], adam_betas="(0.9, 0.98)", adam_eps=1e-6, weight_decay=0.1)
+    if name == "adam":
+        settings.update(tpu=False, use_old_adam=False, fp16_adam_stats=False)
+    cfg = OmegaConf.structured(OPTIMIZER_DATACLASS_REGISTRY[name](**settings))
+    return OPTIMIZER_REGISTRY[name](cfg, params)
 
 
 def measure_training(job):
@@ -164,8 +180,7 @@ def measure_training(job):
     dataset = build_dataset(dicts, *lengths(job["utterances"], job["seed"]), keys=frozen and config.get("cache"))
     updates = updates_of(dataset, config)
     criterion = MultimodalEmotionCriterion(argparse.Namespace(), "iemocap_binary")
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=1e-5, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.1)
+    optimizer = build_optimizer(config["optimizer"], [p for p in model.parameters() if p.requires_grad])
     rss_model = _rss_gb()
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -198,8 +213,9 @@ def configs(device, bf16, quick=False):
     ``fast_checkpoint_activations`` (left out with --quick) shows what recomputing the layers costs
     and saves; it is not part of ``fast`` on a CPU, where memory is not what limits the batch.
     """
-    baseline = {"grouped": False, "bf16": False}
-    fast = {"grouped": True, "max_tokens": 8192 if device == "cpu" else 32768, "bf16": bf16}
+    baseline = {"grouped": False, "bf16": False, "optimizer": "adam"}
+    fast = {"grouped": True, "max_tokens": 8192 if device == "cpu" else 32768, "bf16": bf16,
+            "optimizer": "torch_adamw"}
     out = {"baseline": baseline, "fast": fast, "fast_attention_dropout0": dict(fast, attention_dropout=0.0)}
     if not quick:
         out["fast_checkpoint_activations"] = dict(fast, checkpoint_activations=True)
@@ -272,7 +288,7 @@ def main(argv=None):
     p.add_argument("--layers-speech", type=int, default=None, help="Speech-BERT depth (default: 2 on CPU, 12 on CUDA)")
     p.add_argument("--layers-text", type=int, default=None, help="RoBERTa depth (default: 2 on CPU, 24 on CUDA)")
     p.add_argument("--utterances", type=int, default=None, help="training utterances per measurement "
-                                                                "(default 32, --quick 16; CUDA 512)")
+                                                                "(default 64, --quick 32; CUDA 512)")
     p.add_argument("--repeats", type=int, default=None, help="interleaved repeats of the training figures "
                                                              "(default 2, --quick 1)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (goals are stated for 2 CPU cores)")
@@ -287,7 +303,7 @@ def main(argv=None):
     full = device == "cuda"
     ls = args.layers_speech or (12 if full else 2)
     lt = args.layers_text or (24 if full else 2)
-    n = args.utterances or (512 if full else (16 if args.quick else 32))
+    n = args.utterances or (512 if full else (32 if args.quick else 64))
     repeats = args.repeats or (1 if args.quick else 2)
     bf16 = bf16_supported(device)
     torch.set_num_threads(args.threads)

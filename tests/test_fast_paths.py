@@ -31,11 +31,11 @@ def singles(task, batch):
     return [dataset.collater([dataset[int(i)]]) for i in batch["id"]]
 
 
-def losses(model, task, updates, autocast=False, seed=0):
+def losses(model, task, updates, autocast=False, seed=0, optimizer=None):
     """Per-update summed losses of Adam updates; ``updates`` is a list of lists of samples (accumulated)."""
     torch.manual_seed(seed)
     criterion = MultimodalEmotionCriterion(task, task.cfg.target_type)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    optimizer = optimizer or torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     model.train()
     out = []
     for samples in updates:
@@ -135,7 +135,7 @@ def test_feature_cache_needs_frozen_encoders():
 def test_fairseq_train_with_the_fast_flags(tmp_path):
     speech, text = checkpoint_paths(tiny_assets()["pretrained"])
     common = ["--speech-checkpoint", str(speech), "--text-checkpoint", str(text), "--autocast-bf16",
-              "--max-tokens", "512", "--batch-size", "16"]
+              "--max-tokens", "512", "--batch-size", "16", "--optimizer", "torch_adamw"]
     run_train(tiny_assets()["iemocap_binary"], tmp_path / "a", "ssl_emotion_coattn",
               common + ["--checkpoint-activations"])
     run_train(tiny_assets()["iemocap_binary"], tmp_path / "b", "ssl_emotion_shallow",
@@ -154,3 +154,24 @@ def test_max_tokens_batches_are_length_grouped_and_bounded():
         rows = sorted(order.index(int(i)) for i in batch["id"])
         assert rows == list(range(rows[0], rows[0] + len(rows)))
         assert len(rows) * max(int(dataset.num_tokens(int(i))) for i in batch["id"]) <= 300
+
+
+def test_torch_adamw_follows_fairseq_adam():
+    from fairseq.optim.adam import FairseqAdam, FairseqAdamConfig
+    from omegaconf import OmegaConf
+
+    from emotion_models.torch_adamw import TorchAdamW, TorchAdamWConfig
+
+    task = make_task()
+    model = make_model(task)
+    grouped = [[b] for b in batches(task)]
+    settings = dict(lr=[1e-3], adam_betas="(0.9, 0.98)", adam_eps=1e-6, weight_decay=0.1)
+    fairseq_only = dict(tpu=False, use_old_adam=False, fp16_adam_stats=False)
+    runs = []
+    for optimizer_cls, cfg in ((FairseqAdam, FairseqAdamConfig(**settings, **fairseq_only)),
+                               (TorchAdamW, TorchAdamWConfig(**settings))):
+        copy_ = copy.deepcopy(model)
+        params = [p for p in copy_.parameters() if p.requires_grad]
+        optimizer = optimizer_cls(OmegaConf.structured(cfg), params)
+        runs.append(losses(copy_, task, grouped, optimizer=optimizer))
+    assert runs[1] == pytest.approx(runs[0], rel=1e-4)
