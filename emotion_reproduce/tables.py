@@ -165,9 +165,11 @@ def _settings_note(runs):
         fs = r.get("settings", {}).get("fairseq", {})
         plan = r.get("schedule", {})
         preset = r.get("meta", {}).get("preset", "paper")
+        workers = max(r.get("gpus", 0), 1)
+        effective = plan.get("batch_size", 0) * plan.get("update_freq", 0) * workers
         text = (f"preset `{preset}`: lr {fs.get('lr', '?')}, {plan.get('max_epoch', '?')} epochs, effective batch "
-                f"{plan.get('batch_size', '?')} x update-freq {plan.get('update_freq', '?')} x "
-                f"{max(r.get('gpus', 0), 1)} {'GPU' if r.get('gpus', 0) else 'CPU process'}, "
+                f"{effective} = batch {plan.get('batch_size', '?')} x update-freq {plan.get('update_freq', '?')} x "
+                f"{workers} {'GPU' if r.get('gpus', 0) else 'CPU process'}, "
                 f"warm-up {plan.get('warmup_updates', '?')}/{plan.get('total_num_update', '?')} updates, "
                 f"dropout {fs.get('dropout', '?')}, seed {r.get('seed')}")
         if text not in seen:
@@ -175,7 +177,8 @@ def _settings_note(runs):
     notes = ["Settings: " + "; ".join(seen) + "." if seen else "Settings: no finished run."]
     if any(r.get("meta", {}).get("preset", "paper").startswith("demo") for r in runs):
         notes.append("Demo preset (configs/tables/demo*.yaml): tiny stand-in models on the synthetic demo corpus, "
-                     "trained with a larger lr and more epochs than the paper (" + paper.SETTINGS + "); "
+                     "trained with a larger lr than the paper and their own number of epochs (paper: "
+                     + paper.SETTINGS + "); "
                      "the numbers are not comparable with the paper's, only the qualitative checks are.")
     protocols = sorted({r.get("meta", {}).get("protocol") for r in runs} - {None})
     if protocols:
@@ -242,7 +245,7 @@ def table4(results, link_root="."):
     rows = [("paper", label, values) for label, values in paper.TABLE4.items() if label != "ours"]
     fold_runs = folds(runs)
     if fold_runs:
-        rows.append(("ours", f"{OURS}, leave-one-session-out, mean ± std over {len(fold_runs)} folds", fold_runs,
+        rows.append(("ours", f"{OURS}, leave-one-session-out, {_over_folds(fold_runs)}", fold_runs,
                      paper.TABLE4["ours"]))
     if "split" in runs:
         rows.append(("ours", f"{OURS}, split file", [runs["split"]], paper.TABLE4["ours"]))
@@ -258,11 +261,18 @@ def table5(results, link_root="."):
     runs = results.get("table5", {})
     fold_runs = folds(runs) or ([runs["split"]] if "split" in runs else [])
     rows = [("paper", label, values) for label, values in paper.TABLE5.items() if label != "ours"]
-    label = f"{OURS}, mean ± std over {len(fold_runs)} folds" if len(fold_runs) > 1 else OURS
+    label = f"{OURS}, {_over_folds(fold_runs)}" if fold_runs else OURS
     rows.append(("ours", label, fold_runs, paper.TABLE5["ours"]))
     return _block("Table 5: IEMOCAP, 4-class accuracy", "Per-class accuracy (recall) and unweighted accuracy "
                   "(mean per-class recall), %; WA is the weighted (overall) accuracy.",
                   multiclass_columns(), rows, [(n, r) for n, r in sorted(runs.items())], link_root)
+
+
+def _over_folds(fold_runs):
+    """'mean ± std over 5 folds', or 'fold 5 only' for a single fold."""
+    if len(fold_runs) == 1:
+        return f"fold {fold_runs[0].get('meta', {}).get('fold', '?')} only"
+    return f"mean ± std over {len(fold_runs)} folds"
 
 
 TABLES = {"1": table1, "2": table2, "3": table3, "4": table4, "5": table5}

@@ -27,14 +27,14 @@ def main(argv=None):
     assert args.results_dir.is_dir(), f"{args.results_dir} is not a directory"
     link_root = args.out.resolve().parent if args.out else Path.cwd()
     text = render(args.results_dir, args.tables, link_root)
-    failed = False
+    failed, section = False, ""
     if args.checks:
         found = checks(args.results_dir)
         failed = not all(ok for _, ok, _ in found)
-        text += "\n## Qualitative checks\n\n```\n" + "\n".join(check_lines(found)) + "\n```\n"
+        section = "\n## Qualitative checks\n\n```\n" + "\n".join(check_lines(found)) + "\n```\n"
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+        args.out.write_text(text + section)
     print(text)
     if args.checks:  # the CHECK lines last, as the demo's closing lines
         print("\n".join(check_lines(found)))

@@ -255,3 +255,21 @@ def test_reduced_demo_end_to_end(demo_assets):
     assert all(": PASS (" in c or ": FAIL (" in c for c in checks[-2:])
     assert (out / "tables.md").is_file() and "## Table 5:" in (out / "tables.md").read_text()
     assert (out / "results" / "table1" / "shallow_finetune" / "curves.png").is_file()
+
+
+def test_split_file_resplits_a_manifest(tmp_path):
+    """Table 4's --split-file: utterance or dialog ids pick the split; unnamed utterances are left out."""
+    from emotion_reproduce.splitfile import apply_split_file
+
+    header = "id\taudio\tstart\tend\ttext\tlabel\tspeaker\tsession\tsplit\n"
+    rows = [f"Ses0{s}F_impro01_F00{i}\twav/{s}{i}.wav\t\t\thello\tsad\tSes0{s}F\t{s}\ttrain\n"
+            for s in (1, 2, 3) for i in (0, 1)]
+    (tmp_path / "manifest.tsv").write_text(header + "".join(rows))
+    (tmp_path / "split.json").write_text(json.dumps({"train": ["Ses01F_impro01"], "valid": ["Ses02F_impro01_F000"],
+                                                     "test": ["Ses03F_impro01"]}))
+    counts = apply_split_file(tmp_path / "manifest.tsv", tmp_path / "split.json", tmp_path / "out.tsv")
+    assert counts == {"train": 2, "valid": 1, "test": 2, "unassigned": 1}
+    out = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[1:]]
+    assert [(r[0], r[-1]) for r in out][:3] == [("Ses01F_impro01_F000", "train"), ("Ses01F_impro01_F001", "train"),
+                                                ("Ses02F_impro01_F000", "valid")]
+    assert out[0][1] == str(tmp_path / "wav" / "10.wav")  # audio made absolute

@@ -61,13 +61,12 @@ prepare() {
     --workers "$WORKERS" "$@"
 }
 
-# Settings files of a table under the chosen preset.
+# CONFIGS: the settings files of a table under the chosen preset (set by configs_for TABLE).
 configs_for() {
-  local table="$1"
-  echo "--config $REPO/configs/tables/$table.yaml"
+  CONFIGS=(--config "$REPO/configs/tables/$1.yaml")
   if [ "$PRESET" != "paper" ]; then
     [ -f "$REPO/configs/tables/$PRESET.yaml" ] || { echo "no preset configs/tables/$PRESET.yaml" >&2; exit 2; }
-    echo "--config $REPO/configs/tables/$PRESET.yaml"
+    CONFIGS+=(--config "$REPO/configs/tables/$PRESET.yaml")
   fi
 }
 
@@ -76,10 +75,10 @@ RUNS=()
 # when --jobs > 1; `finish` waits for them all and checks that each wrote its results.json).
 run_exp() {
   local table="$1" name="$2" data="$3" arch="$4" target="$5"; shift 5
-  # shellcheck disable=SC2046
+  configs_for "$table"
   local cmd=("$PY" "$REPO/scripts/run_experiment.py" --data "$data" --pretrained "$PRETRAINED"
              --run-dir "$OUT/$table/$name" --arch "$arch" --target-type "$target" --seed "$SEED" --gpus "$GPUS"
-             --table "$table" --name "$name" --meta "preset=$PRESET" $(configs_for "$table") "${SETS[@]}" "$@")
+             --table "$table" --name "$name" --meta "preset=$PRESET" "${CONFIGS[@]}" "${SETS[@]}" "$@")
   RUNS+=("$OUT/$table/$name")
   if [ "$JOBS" -le 1 ]; then
     "${cmd[@]}" || true  # a failed run is reported by `finish`; the others still run

@@ -2,7 +2,7 @@
 # The whole reproduction on the embedded demo, on CPU: every table's pipeline end to end.
 #
 #   bash scripts/reproduce/demo.sh OUT_DIR            (full demo; about 15 minutes on 2 cores)
-#   DEMO_SMALL=1 bash scripts/reproduce/demo.sh OUT   (reduced: --small assets, 2 folds, fewer epochs; the test)
+#   DEMO_SMALL=1 bash scripts/reproduce/demo.sh OUT   (reduced: --small assets, fold 5 only, 4 epochs; the test)
 #   bash scripts/reproduce/demo.sh OUT_DIR --small    (same as DEMO_SMALL=1)
 #
 # Steps: .venv (scripts/setup_env.sh) -> demo assets (OUT/assets: pretrained stand-ins + synthetic corpus)
@@ -25,10 +25,10 @@ PY="$REPO/.venv/bin/python"
 START=$(date +%s)
 step() { echo; echo "=== [$(( $(date +%s) - START ))s] $*"; }
 
-if [ "$SMALL" = 1 ]; then
-  PRESET=demo_small FOLDS="1 5" ASSET_FLAGS=(--small)
+if [ "$SMALL" = 1 ]; then  # reduced: small assets, one fold, fewer epochs, one regression data dir
+  PRESET=demo_small FOLDS="5" ASSET_FLAGS=(--small) MOSI_DATA=sentiment
 else
-  PRESET=demo FOLDS="1 2 3 4 5" ASSET_FLAGS=()
+  PRESET=demo FOLDS="1 2 3 4 5" ASSET_FLAGS=() MOSI_DATA=sentiment_fold1
 fi
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1  # many small processes share the cores better than threads
 JOBS="${DEMO_JOBS:-2}"
@@ -53,23 +53,50 @@ prepare() {  # prepare OUT_DATA [prepare_data.py options...]
 }
 step "data: ablation split (sessions 1-3 / 4 / 5), folds $FOLDS, sentiment regression"
 prepare "$OUT/data/ablation"
-for k in $FOLDS; do prepare "$OUT/data/folds/fold$k" --fold "$k"; done
-prepare "$OUT/data/sentiment" --label-column sentiment
-prepare "$OUT/data/sentiment_fold1" --label-column sentiment --fold 1
 
-COMMON=(--pretrained "$PRE" --out "$OUT/results" --preset "$PRESET" --jobs "$JOBS")
+background() {  # run "$@" in the background, at most $JOBS at once
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+  "$@" &
+}
+for k in $FOLDS; do background prepare "$OUT/data/folds/fold$k" --fold "$k"; done
+background prepare "$OUT/data/sentiment" --label-column sentiment
+[ "$MOSI_DATA" = sentiment ] || background prepare "$OUT/data/$MOSI_DATA" --label-column sentiment --fold 1
+wait
+for d in ablation sentiment "$MOSI_DATA" $(for k in $FOLDS; do echo "folds/fold$k"; done); do
+  grep -q '"complete": true' "$OUT/data/$d/prepare_report.json" 2>/dev/null \
+    || { echo "data preparation failed: $OUT/data/$d (rerun to see its errors)" >&2; exit 1; }
+done
+
+COMMON=(--pretrained "$PRE" --out "$OUT/results" --preset "$PRESET")
+HALF=$(( JOBS / 2 > 1 ? JOBS / 2 : 1 ))  # jobs of each of two tables run side by side
+table2() {
+  bash "$REPO/scripts/reproduce/table2.sh" "$OUT/data/sentiment" "${COMMON[@]}" --jobs "$HALF" \
+    --dataset "demo corpus sentiment score, sessions 1-3 / 4 / 5 (stand-in for CMU-MOSEI)"
+}
+table3() {
+  if [ "$MOSI_DATA" = sentiment ]; then local note="sessions 1-3 / 4 / 5, seed 2" seed=(--seed 2)
+  else local note="test session 1 / valid 2 / train 3-5" seed=(); fi
+  bash "$REPO/scripts/reproduce/table3.sh" "$OUT/data/$MOSI_DATA" "${COMMON[@]}" "${seed[@]}" --jobs "$HALF" \
+    --dataset "demo corpus sentiment score, $note (stand-in for CMU-MOSI)"
+}
+table4() { bash "$REPO/scripts/reproduce/table4.sh" "$OUT/data/folds" "${COMMON[@]}" --jobs "$HALF" --fold-list "$FOLDS"; }
+table5() { bash "$REPO/scripts/reproduce/table5.sh" "$OUT/data/folds" "${COMMON[@]}" --jobs "$HALF" --fold-list "$FOLDS"; }
+side_by_side() {  # run two tables at once (one after the other with DEMO_JOBS=1); fail if either fails
+  if [ "$JOBS" -lt 2 ]; then "$1" && "$2"; return; fi
+  local a b status=0
+  "$1" & a=$!
+  "$2" & b=$!
+  wait "$a" || status=1
+  wait "$b" || status=1
+  return "$status"
+}
+
 step "Table 1: IEMOCAP-style ablations (6 runs)"
-bash "$REPO/scripts/reproduce/table1.sh" "$OUT/data/ablation" "${COMMON[@]}"
-step "Table 2: sentiment regression, session split (stand-in for CMU-MOSEI)"
-bash "$REPO/scripts/reproduce/table2.sh" "$OUT/data/sentiment" "${COMMON[@]}" \
-  --dataset "demo corpus sentiment score, sessions 1-3 / 4 / 5 (stand-in for CMU-MOSEI)"
-step "Table 3: sentiment regression, fold 1 split (stand-in for CMU-MOSI)"
-bash "$REPO/scripts/reproduce/table3.sh" "$OUT/data/sentiment_fold1" "${COMMON[@]}" \
-  --dataset "demo corpus sentiment score, test session 1 / valid 2 / train 3-5 (stand-in for CMU-MOSI)"
-step "Table 4: binary, leave-one-session-out folds $FOLDS"
-bash "$REPO/scripts/reproduce/table4.sh" "$OUT/data/folds" "${COMMON[@]}" --fold-list "$FOLDS"
-step "Table 5: 4-class, leave-one-session-out folds $FOLDS"
-bash "$REPO/scripts/reproduce/table5.sh" "$OUT/data/folds" "${COMMON[@]}" --fold-list "$FOLDS"
+bash "$REPO/scripts/reproduce/table1.sh" "$OUT/data/ablation" "${COMMON[@]}" --jobs "$JOBS"
+step "Tables 2 and 3: sentiment regression (stand-ins for CMU-MOSEI and CMU-MOSI)"
+side_by_side table2 table3
+step "Tables 4 and 5: binary and 4-class, leave-one-session-out folds $FOLDS"
+side_by_side table4 table5
 
 step "tables -> $OUT/tables.md"
 STRICT=(--strict)
