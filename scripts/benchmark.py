@@ -204,7 +204,10 @@ def measure_training(job):
 def in_child(job):
     """Run ``measure_training(job)`` in a fresh process (clean peak memory, no state between configs)."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(measure_training, (job,))
+        result = pool.apply(measure_training, (job,))
+    brief = {k: round(v, 3) for k, v in result.items() if isinstance(v, float)}
+    print(f"[benchmark] {job['kind']} {job['config']}: {brief}", file=sys.stderr, flush=True)  # progress
+    return result
 
 
 def configs(device, bf16, quick=False):
