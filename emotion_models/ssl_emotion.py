@@ -14,7 +14,6 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import BaseFairseqModel, register_model, register_model_architecture
 from omegaconf import open_dict
 
-import emotion_models.torch_adamw  # noqa: F401  registers --optimizer torch_adamw (the fast optimizer)
 from emotion_models.encoders import PretrainedEncoder, read_checkpoint
 from emotion_models.feature_cache import FrozenFeatureCache
 from emotion_models.fusion import MODALITY_ORDER, EmotionHead, build_fusion

@@ -164,7 +164,7 @@ def test_wrong_label_kind_names_file_and_line(tmp_path):
     with pytest.raises(ValueError, match=r"label/train\.label:1: expected an emotion name"):
         task.load_dataset("train")
     task = make_task("regression", data=tiny_assets()["multiclass"])
-    with pytest.raises(ValueError, match=r"label/valid\.label:1: expected a float"):
+    with pytest.raises(ValueError, match=r"label/valid\.label:1: expected a finite float"):
         task.load_dataset("valid")
 
 
