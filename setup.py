@@ -9,7 +9,7 @@ setup(
         "as a fairseq plugin"
     ),
     python_requires=">=3.10",
-    packages=["emotion_models", "emotion_tasks", "emotion_criterions", "emotion_data"],
+    packages=["emotion_models", "emotion_tasks", "emotion_criterions", "emotion_data", "emotion_reproduce"],
     # Versions are pinned in constraints.txt; scripts/setup_env.sh installs them.
     install_requires=[
         "torch==2.13.0",
