@@ -1,5 +1,5 @@
 """Installs the multimodal speech emotion recognition plugin for fairseq (``pip install -e .``)."""
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="ssl-multimodal-emotion",
@@ -9,7 +9,7 @@ setup(
         "as a fairseq plugin"
     ),
     python_requires=">=3.10",
-    packages=["emotion_models", "emotion_tasks", "emotion_criterions", "emotion_data", "emotion_reproduce"],
+    packages=find_packages(include=["emotion_*"]),
     # Versions are pinned in constraints.txt; scripts/setup_env.sh installs them.
     install_requires=[
         "torch==2.13.0",
