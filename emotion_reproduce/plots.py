@@ -110,7 +110,7 @@ def plot_confusion(pred_path, target_type, out_path, title=""):
     rounded, clipped sentiment scores (regression, the Acc7 classes)."""
     rows = read_predictions(pred_path)
     if target_type == "iemocap_binary":
-        fig, axes = plt.subplots(1, len(EMOTIONS), figsize=(3.2 * len(EMOTIONS), 3.4))
+        fig, axes = plt.subplots(1, len(EMOTIONS), figsize=(3.2 * len(EMOTIONS), 3.9))
         for ax, emotion in zip(axes, EMOTIONS):
             matrix = confusion([int(r["target"][emotion]) for r in rows], [int(r["pred"][emotion]) for r in rows],
                                [0, 1])

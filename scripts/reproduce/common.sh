@@ -4,7 +4,7 @@
 # Options of every table script:
 #   DATA                 prepared data directory (scripts/prepare_data.py), or a raw corpus (see each script)
 #   --pretrained DIR     pretrained layout (bert_kmeans/, roberta.large/, vq-wav2vec_kmeans.pt, gpt2_bpe/)  [required]
-#   --out RESULTS_DIR    results root (default: results); runs go to RESULTS_DIR/tableN/<run>/
+#   --out RESULTS_DIR    results root (default: outputs/results, git-ignored); runs go to RESULTS_DIR/tableN/<run>/
 #   --gpus N             0 = CPU (default); N >= 1 GPUs, N > 1 through fairseq's distributed launcher
 #   --preset NAME        paper (default: configs/tables/tableN.yaml only) or demo / demo_small
 #                        (adds configs/tables/NAME.yaml: the tiny demo models' lr and epochs)
@@ -18,7 +18,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PY="${PYTHON:-$REPO/.venv/bin/python}"
 [ -x "$PY" ] || PY=python
 
-DATA="" PRETRAINED="" OUT="results" GPUS=0 PRESET="paper" SEED=1 JOBS=1 WORKERS=1
+DATA="" PRETRAINED="" OUT="outputs/results" GPUS=0 PRESET="paper" SEED=1 JOBS=1 WORKERS=1
 SETS=() EXTRA=()  # EXTRA: table-specific options left for the calling script
 
 parse_common() {
