@@ -22,6 +22,7 @@ if [ -n "$SPLIT_FILE" ]; then
   elif [ -f "$DATA" ]; then manifest="$DATA"
   elif [ -d "$DATA/Session1" ]; then prepare iemocap "$DATA" "$OUT/data/table4_all" --fold 1; manifest="$OUT/data/table4_all/manifest.tsv"
   else manifest="$(fold_data 1)/manifest.tsv"; fi
+  mkdir -p "$OUT/data"
   PYTHONPATH="$REPO" "$PY" -m emotion_reproduce.splitfile "$manifest" "$SPLIT_FILE" "$OUT/data/table4_split.tsv"
   prepare manifest "$OUT/data/table4_split.tsv" "$OUT/data/table4_split"
   run_exp table4 split "$OUT/data/table4_split" ssl_emotion_shallow iemocap_binary \
