@@ -10,3 +10,13 @@ fold_data() {
   else echo "$0: $DATA has no prepared fold$k/ and is neither IEMOCAP_full_release nor a manifest.tsv" >&2; exit 2; fi
   echo "$OUT/data/fold$k"
 }
+
+# run_loso_folds TABLE TARGET_TYPE: one shallow-fusion run per fold of FOLD_LIST, protocol recorded in each result.
+run_loso_folds() {
+  local table="$1" target="$2" k data
+  for k in $FOLD_LIST; do
+    data="$(fold_data "$k")"
+    run_exp "$table" "fold$k" "$data" ssl_emotion_shallow "$target" --meta "fold=$k" \
+      --meta "protocol=leave-one-session-out (fold K: test session K, valid session K%5+1, train the other 3)"
+  done
+}

@@ -28,10 +28,6 @@ if [ -n "$SPLIT_FILE" ]; then
   run_exp table4 split "$OUT/data/table4_split" ssl_emotion_shallow iemocap_binary \
     --meta "protocol=split file $SPLIT_FILE" --meta "split_file=$SPLIT_FILE"
 else
-  for k in $FOLD_LIST; do
-    data="$(fold_data "$k")"
-    run_exp table4 "fold$k" "$data" ssl_emotion_shallow iemocap_binary --meta "fold=$k" \
-      --meta "protocol=leave-one-session-out (fold K: test session K, valid session K%5+1, train the other 3)"
-  done
+  run_loso_folds table4 iemocap_binary
 fi
 finish

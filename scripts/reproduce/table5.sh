@@ -11,9 +11,5 @@ source "$REPO/scripts/reproduce/folds.sh"
 parse_common "$@"
 FOLD_LIST="$(extra --fold-list)"; FOLD_LIST="${FOLD_LIST:-1 2 3 4 5}"
 
-for k in $FOLD_LIST; do
-  data="$(fold_data "$k")"
-  run_exp table5 "fold$k" "$data" ssl_emotion_shallow multiclass --meta "fold=$k" \
-    --meta "protocol=leave-one-session-out (fold K: test session K, valid session K%5+1, train the other 3)"
-done
+run_loso_folds table5 multiclass
 finish
