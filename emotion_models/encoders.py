@@ -15,6 +15,8 @@ from fairseq.models import ARCH_CONFIG_REGISTRY
 from fairseq.models.roberta import RobertaEncoder, RobertaModel
 from omegaconf import OmegaConf
 
+from emotion_models.chunked_attention import use_chunked_attention
+
 logger = logging.getLogger(__name__)
 
 _PRIMITIVES = (str, int, float, bool, type(None))
@@ -86,10 +88,11 @@ class PretrainedEncoder(nn.Module):
         state_dict: pretrained weights to load (None when a fine-tuned checkpoint will provide them).
         dropout, attention_dropout: overrides of the pretrained values (None keeps them).
         checkpoint_activations: recompute layer activations in the backward pass (saves memory).
+        chunked_attention: CPU training self-attention through :mod:`emotion_models.chunked_attention`.
     """
 
     def __init__(self, args, dictionary, state_dict=None, dropout=None, attention_dropout=None, name="encoder",
-                 checkpoint_activations=False):
+                 checkpoint_activations=False, chunked_attention=False):
         super().__init__()
         ns = _namespace(args, dropout, attention_dropout, checkpoint_activations)
         roberta = RobertaModel(ns, RobertaEncoder(ns, dictionary))
@@ -97,6 +100,8 @@ class PretrainedEncoder(nn.Module):
             self._check_vocab(state_dict, dictionary, name)
             roberta.load_state_dict(state_dict, strict=True)
         roberta.encoder.lm_head = None  # the LM head is not used for emotion recognition
+        if chunked_attention:
+            use_chunked_attention(roberta.encoder)
         self.encoder = roberta.encoder  # fairseq.models.roberta.RobertaEncoder
         self.embed_dim = ns.encoder_embed_dim
         self.padding_idx = dictionary.pad()

@@ -57,7 +57,7 @@ def lengths(n, seed=0, pool=5531):
 
 
 def build_model(layers_speech, layers_text, freeze=False, cache=False, attention_dropout=0.1,
-                checkpoint_activations=False, seed=0):
+                checkpoint_activations=False, chunked_attention=False, seed=0):
     """(model, dictionaries) built by SSLEmotionModel.build_model from in-memory encoder args, random weights."""
     from omegaconf import OmegaConf
 
@@ -70,7 +70,8 @@ def build_model(layers_speech, layers_text, freeze=False, cache=False, attention
              "text": dictionary(str(i) for i in range(TEXT_SYMBOLS))}
     cfg = OmegaConf.structured(ssl_emotion.SSLEmotionConfig(
         dropout=0.1, attention_dropout=attention_dropout, pooler_dropout=0.1, freeze_ssl=freeze,
-        cache_frozen_features=cache, checkpoint_activations=checkpoint_activations))
+        cache_frozen_features=cache, checkpoint_activations=checkpoint_activations,
+        chunked_attention=chunked_attention))
     ssl_emotion.ssl_emotion_shallow(cfg)
     cfg.speech_args = dict(SPEECH_BERT, encoder_layers=layers_speech)
     cfg.text_args = dict(ROBERTA_LARGE, encoder_layers=layers_text)
@@ -175,7 +176,8 @@ def measure_training(job):
     model, dicts = build_model(job["layers_speech"], job["layers_text"], freeze=frozen,
                                cache=frozen and config.get("cache", False),
                                attention_dropout=config.get("attention_dropout", 0.1),
-                               checkpoint_activations=config.get("checkpoint_activations", False))
+                               checkpoint_activations=config.get("checkpoint_activations", False),
+                               chunked_attention=config.get("chunked_attention", False))
     model = model.to(device).train()
     dataset = build_dataset(dicts, *lengths(job["utterances"], job["seed"]), keys=frozen and config.get("cache"))
     updates = updates_of(dataset, config)
@@ -218,8 +220,10 @@ def configs(device, bf16, quick=False):
     """
     baseline = {"grouped": False, "bf16": False, "optimizer": "adam"}
     fast = {"grouped": True, "max_tokens": 8192 if device == "cpu" else 32768, "bf16": bf16,
-            "optimizer": "torch_adamw"}
+            "optimizer": "torch_adamw", "chunked_attention": device == "cpu"}
     out = {"baseline": baseline, "fast": fast, "fast_attention_dropout0": dict(fast, attention_dropout=0.0)}
+    if device == "cpu":  # what --chunked-attention buys: fast with PyTorch's math kernel for the dropout
+        out["fast_math_attention"] = dict(fast, chunked_attention=False)
     if not quick:
         out["fast_checkpoint_activations"] = dict(fast, checkpoint_activations=True)
     return out

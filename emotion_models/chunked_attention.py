@@ -1,0 +1,131 @@
+"""Encoder self-attention with attention dropout for CPU training (``--chunked-attention``, issue 8).
+
+PyTorch's fused CPU attention kernels take no dropout, so with the paper's attention dropout (0.1)
+fairseq's ``MultiheadAttention`` ends in SDPA's math kernel: whole (B x heads, T, T) float32
+tensors written and read many times, and a float Bernoulli mask drawn element by element. For the
+2048-token speech inputs that is most of a training step. :class:`ChunkedDropoutAttention`
+computes the same function, ``softmax(q k^T / sqrt(d) + padding) * keep / (1 - p) @ v``, a few
+heads at a time so that each pass stays in the cache:
+
+- scores and softmax in float32 (from the inputs' bf16 values under autocast), the probabilities
+  stored in the compute dtype for the matmul with ``v``, as a flash kernel does; the backward
+  recomputes nothing and forms the score gradient in float32, with ``rowsum(grad_out * out)`` for
+  the softmax term as flash attention does;
+- the drop mask is drawn four decisions per 64-bit random word of torch's generator (seeded by
+  fairseq, replayed by activation checkpointing), so ``p`` is rounded to a multiple of 1/65536
+  (0.1 -> 0.100006) and the kept entries are scaled by the exact inverse keep rate.
+
+:func:`use_chunked_attention` switches the self-attention layers of a module to it; they use
+fairseq's own forward everywhere else (evaluation, no attention dropout, GPUs, whose fused kernels
+take dropout, and any other kind of call).
+"""
+import math
+
+import torch
+from fairseq.modules import MultiheadAttention
+
+MASK_LEVELS = 2 ** 16  # each keep decision is one 16-bit random draw
+CHUNK_ELEMENTS = 2 ** 20  # scores per chunk: 4 MB in float32, a core's L2
+
+
+def drop_mask(shape, p, device=None):
+    """Bool mask, True (dropped) with probability ``round(p * 65536) / 65536``; returns (mask, 1 / keep rate)."""
+    dropped = round(p * MASK_LEVELS)
+    count = math.prod(shape)
+    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=device).random_(-2 ** 63, None)
+    draws = words.view(torch.int16)[:count].view(shape)
+    return draws < dropped - MASK_LEVELS // 2, MASK_LEVELS / (MASK_LEVELS - dropped)
+
+
+def _chunks(n, t):
+    """Slices of the N = batch x heads axis, each holding about CHUNK_ELEMENTS scores."""
+    step = max(1, CHUNK_ELEMENTS // (t * t))
+    return [slice(i, i + step) for i in range(0, n, step)]
+
+
+class _DropoutAttention(torch.autograd.Function):
+    """(N, T, d) scaled q, k, v, (N, 1, T) float32 padding bias, (N, T, T) drop mask -> (N, T, d).
+
+    ``out = scale * (softmax(q k^T + bias) masked by drop) @ v``. Saved for the backward: q, k, v,
+    out, the probabilities (in v's dtype) and the mask. As in flash attention, the softmax gradient
+    uses ``rowsum(grad_out * out)`` for ``rowsum(grad_probs * probs)``.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, bias, drop, scale):
+        with torch.autocast(q.device.type, enabled=False):  # the dtypes are chosen here
+            n, t, _ = q.shape
+            out = torch.empty_like(v)
+            probs = torch.empty(n, t, t, dtype=v.dtype, device=v.device)
+            for rows in _chunks(n, t):
+                scores = torch.baddbmm(bias[rows], q[rows].float(), k[rows].float().transpose(1, 2))
+                probs[rows] = torch.softmax(scores, dim=-1)
+                torch.bmm(probs[rows].masked_fill(drop[rows], 0), v[rows], out=out[rows])
+            out.mul_(scale)
+            ctx.save_for_backward(q, k, v, out, probs, drop)
+            ctx.scale = scale
+            return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        with torch.autocast(grad_out.device.type, enabled=False):
+            q, k, v, out, probs, drop = ctx.saved_tensors
+            grad_out = grad_out.to(v.dtype)
+            delta = (grad_out.float() * out.float()).sum(-1, keepdim=True)  # (N, T, 1)
+            grad_out = grad_out * ctx.scale
+            grad_q, grad_k, grad_v = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+            for rows in _chunks(*q.shape[:2]):
+                p = probs[rows]
+                torch.bmm(p.masked_fill(drop[rows], 0).transpose(1, 2), grad_out[rows], out=grad_v[rows])
+                grad_scores = torch.bmm(grad_out[rows].float(), v[rows].float().transpose(1, 2))
+                grad_scores.masked_fill_(drop[rows], 0).sub_(delta[rows]).mul_(p)  # float32
+                grad_scores = grad_scores.to(q.dtype)
+                torch.bmm(grad_scores, k[rows], out=grad_q[rows])
+                torch.bmm(grad_scores.transpose(1, 2), q[rows], out=grad_k[rows])
+            return grad_q, grad_k, grad_v, None, None, None
+
+
+def dropout_attention(q, k, v, key_padding_mask, p, heads):
+    """Attention of (B * heads, T, d) scaled ``q`` over ``k``/``v`` with dropout ``p`` on its probabilities.
+
+    ``key_padding_mask`` (B, T) is True at padding (or None). Autograd flows to q, k and v.
+    """
+    n, t, _ = q.shape
+    bias = torch.zeros(n, 1, t, device=q.device)
+    if key_padding_mask is not None:
+        bias.masked_fill_(key_padding_mask.bool().repeat_interleave(heads, dim=0).unsqueeze(1), float("-inf"))
+    drop, scale = drop_mask((n, t, t), p, q.device)
+    return _DropoutAttention.apply(q, k, v, bias, drop, scale)
+
+
+class ChunkedDropoutAttention(MultiheadAttention):
+    """fairseq's ``MultiheadAttention`` (same parameters) whose CPU training self-attention is chunked."""
+
+    def forward(self, query, key, value, key_padding_mask=None, incremental_state=None, need_weights=True,
+                static_kv=False, attn_mask=None, before_softmax=False, need_head_weights=False):
+        p = self.dropout_module.p
+        plain_self_attention = (
+            self.self_attention and key is query and value is query and attn_mask is None
+            and incremental_state is None and not (need_weights or need_head_weights or before_softmax)
+            and self.bias_k is None and not self.add_zero_attn)
+        if not (self.training and p > 0 and query.device.type == "cpu" and plain_self_attention):
+            return super().forward(query, key, value, key_padding_mask, incremental_state, need_weights,
+                                   static_kv, attn_mask, before_softmax, need_head_weights)
+        length, batch, _ = query.shape
+
+        def heads(x):  # (T, B, C) -> (B * heads, T, head_dim), as fairseq orders them
+            return x.contiguous().view(length, batch * self.num_heads, self.head_dim).transpose(0, 1)
+
+        q = heads(self.q_proj(query) * self.scaling)
+        out = dropout_attention(q, heads(self.k_proj(query)), heads(self.v_proj(query)), key_padding_mask,
+                                p, self.num_heads)
+        out = out.transpose(0, 1).reshape(length, batch, self.embed_dim)
+        return self.out_proj(out), None
+
+
+def use_chunked_attention(module):
+    """Switch every fairseq self-attention layer inside ``module`` to :class:`ChunkedDropoutAttention`."""
+    for layer in module.modules():
+        if type(layer) is MultiheadAttention and layer.self_attention:
+            layer.__class__ = ChunkedDropoutAttention  # a subclass adding no state: parameters unchanged
+    return module

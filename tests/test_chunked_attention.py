@@ -1,0 +1,133 @@
+"""``--chunked-attention`` (issue 8): the same attention, dropout and gradients as fairseq's, chunked.
+
+The kernel is checked against autograd through the textbook formula with the same drop mask (every
+chunk size), the mask's rate and scale, the layer against fairseq's ``MultiheadAttention`` (same
+weights, padding), its expectation over dropout draws, and a model's training losses against
+fairseq's attention.
+"""
+import copy
+
+import pytest
+import torch
+from fairseq.modules import MultiheadAttention
+from test_fast_paths import batches, losses, with_dropout
+from test_model import make_model, make_task
+
+from emotion_models import chunked_attention
+from emotion_models.chunked_attention import ChunkedDropoutAttention, drop_mask, use_chunked_attention
+
+HEADS, DIM = 4, 32
+
+
+def padding_bias(padding, heads, dtype=torch.float64):
+    bias = torch.zeros(padding.size(0) * heads, 1, padding.size(1), dtype=dtype)
+    return bias.masked_fill_(padding.repeat_interleave(heads, 0).unsqueeze(1), float("-inf"))
+
+
+@pytest.mark.parametrize("chunk_elements", [1, 3 * 37 * 37, 2 ** 20], ids=["one_head", "three_heads", "all"])
+def test_kernel_equals_the_formula_with_the_same_mask(monkeypatch, chunk_elements):
+    monkeypatch.setattr(chunked_attention, "CHUNK_ELEMENTS", chunk_elements)
+    torch.manual_seed(0)
+    batch, length = 3, 37
+    q, k, v = (torch.randn(batch * HEADS, length, 8, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    padding = torch.zeros(batch, length, dtype=torch.bool)
+    padding[1, 30:], padding[2, 5:] = True, True
+    bias = padding_bias(padding, HEADS)
+    drop, scale = drop_mask(q.shape[:1] + (length, length), 0.3)
+    expected = torch.bmm(torch.softmax(torch.baddbmm(bias, q, k.transpose(1, 2)), -1) * ~drop * scale, v)
+    out = chunked_attention._DropoutAttention.apply(q, k, v, bias.float(), drop, scale)
+    assert torch.allclose(out, expected, atol=1e-5)
+    grad = torch.randn_like(expected)
+    for ours, reference in zip(torch.autograd.grad(out, (q, k, v), grad),
+                               torch.autograd.grad(expected, (q, k, v), grad)):
+        assert torch.allclose(ours, reference, atol=1e-4)
+
+
+def test_drop_mask_rate_scale_and_seed():
+    torch.manual_seed(0)
+    drop, scale = drop_mask((1000, 1000), 0.1)
+    assert drop.dtype == torch.bool and drop.shape == (1000, 1000)
+    assert drop.float().mean().item() == pytest.approx(0.1, abs=1e-3)
+    assert scale * (65536 - round(0.1 * 65536)) == 65536  # expected value of ~drop * scale is exactly 1
+    rows = drop.float().mean(1)
+    assert rows.std().item() == pytest.approx((0.9 * 0.1 / 1000) ** 0.5, rel=0.1)  # independent draws
+    torch.manual_seed(0)
+    assert torch.equal(drop_mask((1000, 1000), 0.1)[0], drop)
+    assert not drop_mask((7, 5), 0.0)[0].any()
+
+
+def drop_none(shape, p, device=None):
+    """A drop mask that keeps every entry (scale 1)."""
+    return torch.zeros(shape, dtype=torch.bool), 1.0
+
+
+def layers(dropout):
+    """(fairseq's self-attention with ``dropout``, the chunked one with the same weights)."""
+    torch.manual_seed(0)
+    fairseq_layer = MultiheadAttention(DIM, HEADS, dropout=dropout, self_attention=True)
+    chunked = use_chunked_attention(copy.deepcopy(fairseq_layer))
+    assert type(chunked) is ChunkedDropoutAttention
+    return fairseq_layer.train(), chunked.train()
+
+
+def inputs():
+    torch.manual_seed(1)
+    x = torch.randn(9, 3, DIM, requires_grad=True)  # (T, B, C)
+    padding = torch.zeros(3, 9, dtype=torch.bool)
+    padding[0, 6:], padding[2, 2:] = True, True
+    return x, padding
+
+
+def test_layer_equals_fairseq_when_every_entry_is_kept(monkeypatch):
+    monkeypatch.setattr(chunked_attention, "drop_mask", drop_none)
+    calls = []
+    kernel = chunked_attention.dropout_attention
+    monkeypatch.setattr(chunked_attention, "dropout_attention", lambda *a: calls.append(1) or kernel(*a))
+    fairseq_layer, chunked = layers(dropout=0.0)
+    chunked.dropout_module.p = 0.1  # takes the chunked path; the mask keeps everything
+    x, padding = inputs()
+    outs = [layer(x, x, x, key_padding_mask=padding, need_weights=False)[0] for layer in (fairseq_layer, chunked)]
+    assert calls == [1]
+    assert torch.allclose(outs[1], outs[0], atol=1e-5)
+    grads = [torch.autograd.grad(out.pow(2).sum(), [x, *layer.parameters()])
+             for out, layer in zip(outs, (fairseq_layer, chunked))]
+    for ours, reference in zip(grads[1], grads[0]):
+        assert torch.allclose(ours, reference, atol=1e-5)
+
+
+def test_layer_output_averages_to_the_undropped_one():
+    fairseq_layer, chunked = layers(dropout=0.5)
+    x, padding = inputs()
+    with torch.no_grad():
+        undropped = fairseq_layer.eval()(x, x, x, key_padding_mask=padding, need_weights=False)[0]
+        draws = torch.stack([chunked(x, x, x, key_padding_mask=padding, need_weights=False)[0] for _ in range(1000)])
+    assert not torch.allclose(draws[0], undropped, atol=1e-2)  # dropout is applied
+    z = (draws.mean(0) - undropped) / (draws.std(0) / len(draws) ** 0.5)  # unbiased: z ~ N(0, 1)
+    assert z.abs().mean().item() < 1.0 and z.abs().max().item() < 5.5  # half-normal mean 0.80; 864 values
+    assert torch.allclose(chunked.eval()(x, x, x, key_padding_mask=padding, need_weights=False)[0], undropped)
+
+
+@pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16"])
+def test_training_losses_equal_fairseq_attention(monkeypatch, autocast):
+    """A model with chunked attention (mask keeping everything) follows fairseq's attention without dropout."""
+    monkeypatch.setattr(chunked_attention, "drop_mask", drop_none)
+    task = make_task()
+    plain = make_model(task)
+    chunked = make_model(task, chunked_attention=True)
+    chunked.load_state_dict(plain.state_dict())
+    for module in chunked.encoders.modules():
+        if isinstance(module, ChunkedDropoutAttention):
+            module.dropout_module.p = 0.1
+    grouped = [[b] for b in batches(task)]
+    baseline = losses(plain, task, grouped, autocast=autocast)
+    fast = losses(chunked, task, grouped, autocast=autocast)
+    assert fast == pytest.approx(baseline, rel=1e-4 if not autocast else 2e-2)
+
+
+def test_activation_checkpointing_replays_the_chunked_dropout():
+    task = make_task()
+    plain = with_dropout(make_model(task, chunked_attention=True))
+    checkpointed = with_dropout(make_model(task, chunked_attention=True, checkpoint_activations=True))
+    checkpointed.load_state_dict(plain.state_dict())
+    grouped = [[b] for b in batches(task)]
+    assert losses(checkpointed, task, grouped) == pytest.approx(losses(plain, task, grouped), rel=1e-4)
