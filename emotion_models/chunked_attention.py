@@ -11,7 +11,7 @@ heads at a time so that each pass stays in the cache:
   stored in the compute dtype for the matmul with ``v``, as a flash kernel does; the backward
   recomputes nothing and forms the score gradient in float32, with ``rowsum(grad_out * out)`` for
   the softmax term as flash attention does;
-- the drop mask is drawn four decisions per 64-bit random word of torch's generator (seeded by
+- the keep mask is drawn four decisions per 64-bit random word of torch's generator (seeded by
   fairseq, replayed by activation checkpointing), so ``p`` is rounded to a multiple of 1/65536
   (0.1 -> 0.100006) and the kept entries are scaled by the exact inverse keep rate.
 
@@ -28,13 +28,13 @@ MASK_LEVELS = 2 ** 16  # each keep decision is one 16-bit random draw
 CHUNK_ELEMENTS = 2 ** 20  # scores per chunk: 4 MB in float32, a core's L2
 
 
-def drop_mask(shape, p, device=None):
-    """Bool mask, True (dropped) with probability ``round(p * 65536) / 65536``; returns (mask, 1 / keep rate)."""
+def keep_mask(shape, p, device=None):
+    """Bool mask, False (dropped) with probability ``round(p * 65536) / 65536``; returns (mask, 1 / keep rate)."""
     dropped = round(p * MASK_LEVELS)
     count = math.prod(shape)
     words = torch.empty((count + 3) // 4, dtype=torch.int64, device=device).random_(-2 ** 63, None)
     draws = words.view(torch.int16)[:count].view(shape)
-    return draws < dropped - MASK_LEVELS // 2, MASK_LEVELS / (MASK_LEVELS - dropped)
+    return draws >= dropped - MASK_LEVELS // 2, MASK_LEVELS / (MASK_LEVELS - dropped)
 
 
 def _chunks(n, t):
@@ -44,41 +44,45 @@ def _chunks(n, t):
 
 
 class _DropoutAttention(torch.autograd.Function):
-    """(N, T, d) scaled q, k, v, (N, 1, T) float32 padding bias, (N, T, T) drop mask -> (N, T, d).
+    """(N, T, d) scaled q, k, v, (N, 1, T) float32 padding bias, (N, T, T) keep mask -> (N, T, d).
 
-    ``out = scale * (softmax(q k^T + bias) masked by drop) @ v``. Saved for the backward: q, k, v,
-    out, the probabilities (in v's dtype) and the mask. As in flash attention, the softmax gradient
-    uses ``rowsum(grad_out * out)`` for ``rowsum(grad_probs * probs)``.
+    ``out = scale * (softmax(q k^T + bias) * keep) @ v``. Saved for the backward: q, k, v, out, the
+    probabilities (in v's dtype) and the mask. As in flash attention, the softmax gradient uses
+    ``rowsum(grad_out * out)`` for ``rowsum(grad_probs * probs)``. The mask multiplies as uint8
+    (the bool's bytes): several times faster than ``masked_fill`` on a CPU.
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, bias, drop, scale):
+    def forward(ctx, q, k, v, bias, keep, scale):
         with torch.autocast(q.device.type, enabled=False):  # the dtypes are chosen here
             n, t, _ = q.shape
+            keep = keep.view(torch.uint8)
+            q_float, k_float = q.float(), k.float()
             out = torch.empty_like(v)
             probs = torch.empty(n, t, t, dtype=v.dtype, device=v.device)
             for rows in _chunks(n, t):
-                scores = torch.baddbmm(bias[rows], q[rows].float(), k[rows].float().transpose(1, 2))
+                scores = torch.baddbmm(bias[rows], q_float[rows], k_float[rows].transpose(1, 2))
                 probs[rows] = torch.softmax(scores, dim=-1)
-                torch.bmm(probs[rows].masked_fill(drop[rows], 0), v[rows], out=out[rows])
+                torch.bmm(probs[rows] * keep[rows], v[rows], out=out[rows])
             out.mul_(scale)
-            ctx.save_for_backward(q, k, v, out, probs, drop)
+            ctx.save_for_backward(q, k, v, out, probs, keep)
             ctx.scale = scale
             return out
 
     @staticmethod
     def backward(ctx, grad_out):
         with torch.autocast(grad_out.device.type, enabled=False):
-            q, k, v, out, probs, drop = ctx.saved_tensors
-            grad_out = grad_out.to(v.dtype)
-            delta = (grad_out.float() * out.float()).sum(-1, keepdim=True)  # (N, T, 1)
-            grad_out = grad_out * ctx.scale
+            q, k, v, out, probs, keep = ctx.saved_tensors
+            grad_float = grad_out.float()  # may be grad_out itself: never written to
+            delta = (grad_float * out.float()).sum(-1, keepdim=True)  # (N, T, 1)
+            grad_float = grad_float * ctx.scale
+            grad_out, v_float = grad_float.to(v.dtype), v.float()
             grad_q, grad_k, grad_v = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
             for rows in _chunks(*q.shape[:2]):
                 p = probs[rows]
-                torch.bmm(p.masked_fill(drop[rows], 0).transpose(1, 2), grad_out[rows], out=grad_v[rows])
-                grad_scores = torch.bmm(grad_out[rows].float(), v[rows].float().transpose(1, 2))
-                grad_scores.masked_fill_(drop[rows], 0).sub_(delta[rows]).mul_(p)  # float32
+                torch.bmm((p * keep[rows]).transpose(1, 2), grad_out[rows], out=grad_v[rows])
+                grad_scores = torch.bmm(grad_float[rows], v_float[rows].transpose(1, 2))
+                grad_scores.mul_(keep[rows]).sub_(delta[rows]).mul_(p)  # float32
                 grad_scores = grad_scores.to(q.dtype)
                 torch.bmm(grad_scores, k[rows], out=grad_q[rows])
                 torch.bmm(grad_scores.transpose(1, 2), q[rows], out=grad_k[rows])
@@ -94,8 +98,8 @@ def dropout_attention(q, k, v, key_padding_mask, p, heads):
     bias = torch.zeros(n, 1, t, device=q.device)
     if key_padding_mask is not None:
         bias.masked_fill_(key_padding_mask.bool().repeat_interleave(heads, dim=0).unsqueeze(1), float("-inf"))
-    drop, scale = drop_mask((n, t, t), p, q.device)
-    return _DropoutAttention.apply(q, k, v, bias, drop, scale)
+    keep, scale = keep_mask((n, t, t), p, q.device)
+    return _DropoutAttention.apply(q, k, v, bias, keep, scale)
 
 
 class ChunkedDropoutAttention(MultiheadAttention):

@@ -1,6 +1,6 @@
 """``--chunked-attention`` (issue 8): the same attention, dropout and gradients as fairseq's, chunked.
 
-The kernel is checked against autograd through the textbook formula with the same drop mask (every
+The kernel is checked against autograd through the textbook formula with the same keep mask (every
 chunk size), the mask's rate and scale, the layer against fairseq's ``MultiheadAttention`` (same
 weights, padding), its expectation over dropout draws, and a model's training losses against
 fairseq's attention.
@@ -14,7 +14,7 @@ from test_fast_paths import batches, losses, with_dropout
 from test_model import make_model, make_task
 
 from emotion_models import chunked_attention
-from emotion_models.chunked_attention import ChunkedDropoutAttention, drop_mask, use_chunked_attention
+from emotion_models.chunked_attention import ChunkedDropoutAttention, keep_mask, use_chunked_attention
 
 HEADS, DIM = 4, 32
 
@@ -33,9 +33,9 @@ def test_kernel_equals_the_formula_with_the_same_mask(monkeypatch, chunk_element
     padding = torch.zeros(batch, length, dtype=torch.bool)
     padding[1, 30:], padding[2, 5:] = True, True
     bias = padding_bias(padding, HEADS)
-    drop, scale = drop_mask(q.shape[:1] + (length, length), 0.3)
-    expected = torch.bmm(torch.softmax(torch.baddbmm(bias, q, k.transpose(1, 2)), -1) * ~drop * scale, v)
-    out = chunked_attention._DropoutAttention.apply(q, k, v, bias.float(), drop, scale)
+    keep, scale = keep_mask(q.shape[:1] + (length, length), 0.3)
+    expected = torch.bmm(torch.softmax(torch.baddbmm(bias, q, k.transpose(1, 2)), -1) * keep * scale, v)
+    out = chunked_attention._DropoutAttention.apply(q, k, v, bias.float(), keep, scale)
     assert torch.allclose(out, expected, atol=1e-5)
     grad = torch.randn_like(expected)
     for ours, reference in zip(torch.autograd.grad(out, (q, k, v), grad),
@@ -43,22 +43,35 @@ def test_kernel_equals_the_formula_with_the_same_mask(monkeypatch, chunk_element
         assert torch.allclose(ours, reference, atol=1e-4)
 
 
-def test_drop_mask_rate_scale_and_seed():
+def test_kernel_leaves_a_float32_incoming_gradient_alone():
     torch.manual_seed(0)
-    drop, scale = drop_mask((1000, 1000), 0.1)
-    assert drop.dtype == torch.bool and drop.shape == (1000, 1000)
-    assert drop.float().mean().item() == pytest.approx(0.1, abs=1e-3)
-    assert scale * (65536 - round(0.1 * 65536)) == 65536  # expected value of ~drop * scale is exactly 1
-    rows = drop.float().mean(1)
+    q, k, v = (torch.randn(8, 20, 4, requires_grad=True) for _ in range(3))
+    keep, scale = keep_mask((8, 20, 20), 0.1)
+    out = chunked_attention._DropoutAttention.apply(q, k, v, torch.zeros(8, 1, 20), keep, scale)
+    grad = torch.ones_like(out)
+    out.backward(grad)
+    assert torch.equal(grad, torch.ones_like(out))
+    expected = torch.bmm(torch.softmax(torch.bmm(q, k.transpose(1, 2)), -1) * keep * scale, v)
+    grads = torch.autograd.grad(expected.sum(), (q, k, v))
+    assert all(torch.allclose(t.grad, g, atol=1e-5) for t, g in zip((q, k, v), grads))
+
+
+def test_keep_mask_rate_scale_and_seed():
+    torch.manual_seed(0)
+    keep, scale = keep_mask((1000, 1000), 0.1)
+    assert keep.dtype == torch.bool and keep.shape == (1000, 1000)
+    assert keep.float().mean().item() == pytest.approx(0.9, abs=1e-3)
+    assert scale * (65536 - round(0.1 * 65536)) == 65536  # expected value of keep * scale is exactly 1
+    rows = keep.float().mean(1)
     assert rows.std().item() == pytest.approx((0.9 * 0.1 / 1000) ** 0.5, rel=0.1)  # independent draws
     torch.manual_seed(0)
-    assert torch.equal(drop_mask((1000, 1000), 0.1)[0], drop)
-    assert not drop_mask((7, 5), 0.0)[0].any()
+    assert torch.equal(keep_mask((1000, 1000), 0.1)[0], keep)
+    assert keep_mask((7, 5), 0.0)[0].all()
 
 
-def drop_none(shape, p, device=None):
-    """A drop mask that keeps every entry (scale 1)."""
-    return torch.zeros(shape, dtype=torch.bool), 1.0
+def keep_all(shape, p, device=None):
+    """A keep mask that keeps every entry (scale 1)."""
+    return torch.ones(shape, dtype=torch.bool), 1.0
 
 
 def layers(dropout):
@@ -79,7 +92,7 @@ def inputs():
 
 
 def test_layer_equals_fairseq_when_every_entry_is_kept(monkeypatch):
-    monkeypatch.setattr(chunked_attention, "drop_mask", drop_none)
+    monkeypatch.setattr(chunked_attention, "keep_mask", keep_all)
     calls = []
     kernel = chunked_attention.dropout_attention
     monkeypatch.setattr(chunked_attention, "dropout_attention", lambda *a: calls.append(1) or kernel(*a))
@@ -110,7 +123,7 @@ def test_layer_output_averages_to_the_undropped_one():
 @pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16"])
 def test_training_losses_equal_fairseq_attention(monkeypatch, autocast):
     """A model with chunked attention (mask keeping everything) follows fairseq's attention without dropout."""
-    monkeypatch.setattr(chunked_attention, "drop_mask", drop_none)
+    monkeypatch.setattr(chunked_attention, "keep_mask", keep_all)
     task = make_task()
     plain = make_model(task)
     chunked = make_model(task, chunked_attention=True)

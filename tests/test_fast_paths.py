@@ -175,3 +175,38 @@ def test_torch_adamw_follows_fairseq_adam():
         optimizer = optimizer_cls(OmegaConf.structured(cfg), params)
         runs.append(losses(copy_, task, grouped, optimizer=optimizer))
     assert runs[1] == pytest.approx(runs[0], rel=1e-3)  # eps placement and fused arithmetic differ slightly
+
+
+def test_native_gelu_gives_fairseqs_numbers_in_bf16():
+    from fairseq.modules.gelu import gelu as fairseq_gelu
+
+    task = make_task()
+    model = make_model(task)
+    layers = [m for m in model.encoders.modules() if hasattr(m, "activation_fn")]
+    assert layers and all(m.activation_fn is torch.nn.functional.gelu for m in layers)
+    reference = copy.deepcopy(model)
+    for m in reference.encoders.modules():
+        if hasattr(m, "activation_fn"):
+            m.activation_fn = fairseq_gelu
+    grouped = [[b] for b in batches(task)]
+    assert losses(model, task, grouped, autocast=True) == losses(reference, task, grouped, autocast=True)
+
+
+def test_encoder_layers_get_contiguous_inputs_and_the_same_features():
+    """fairseq's (T, B, C) view would send linear layers without gradients to a broadcast bmm (50x slower in bf16)."""
+    task = make_task()
+    model = make_model(task).eval()
+    tokens = batches(task)[0]["net_input"]["speech_tokens"]
+    assert tokens.size(0) > 1
+    encoder = model.encoders["speech"].encoder
+    seen = []
+    hooks = [layer.register_forward_hook(lambda module, args, out: seen.append(args[0].is_contiguous()))
+             for layer in encoder.sentence_encoder.layers]
+    with torch.no_grad():
+        features = model.encoders["speech"](tokens)
+        for hook in hooks:
+            hook.remove()
+        encoder.sentence_encoder.layers[0]._forward_pre_hooks.clear()  # fairseq's own layout
+        reference = model.encoders["speech"](tokens)
+    assert seen == [True] * len(encoder.sentence_encoder.layers)
+    assert torch.allclose(features, reference, atol=1e-5)
