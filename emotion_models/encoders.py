@@ -17,7 +17,7 @@ from fairseq.models.roberta import RobertaEncoder, RobertaModel
 from fairseq.modules.gelu import gelu as fairseq_gelu
 from omegaconf import OmegaConf
 
-from emotion_models.chunked_attention import use_chunked_attention
+from emotion_models.cpu_dropout import use_fast_cpu_dropout
 
 logger = logging.getLogger(__name__)
 
@@ -119,11 +119,11 @@ class PretrainedEncoder(nn.Module):
         state_dict: pretrained weights to load (None when a fine-tuned checkpoint will provide them).
         dropout, attention_dropout: overrides of the pretrained values (None keeps them).
         checkpoint_activations: recompute layer activations in the backward pass (saves memory).
-        chunked_attention: CPU training self-attention through :mod:`emotion_models.chunked_attention`.
+        fast_cpu_dropout: dropout and attention dropout through :mod:`emotion_models.cpu_dropout` (CPU training).
     """
 
     def __init__(self, args, dictionary, state_dict=None, dropout=None, attention_dropout=None, name="encoder",
-                 checkpoint_activations=False, chunked_attention=False):
+                 checkpoint_activations=False, fast_cpu_dropout=False):
         super().__init__()
         ns = _namespace(args, dropout, attention_dropout, checkpoint_activations)
         roberta = RobertaModel(ns, RobertaEncoder(ns, dictionary))
@@ -133,8 +133,8 @@ class PretrainedEncoder(nn.Module):
         roberta.encoder.lm_head = None  # the LM head is not used for emotion recognition
         use_native_gelu(roberta.encoder)
         use_contiguous_layers(roberta.encoder)
-        if chunked_attention:
-            use_chunked_attention(roberta.encoder)
+        if fast_cpu_dropout:
+            use_fast_cpu_dropout(roberta.encoder)
         self.encoder = roberta.encoder  # fairseq.models.roberta.RobertaEncoder
         self.embed_dim = ns.encoder_embed_dim
         self.padding_idx = dictionary.pad()

@@ -57,7 +57,7 @@ def lengths(n, seed=0, pool=5531):
 
 
 def build_model(layers_speech, layers_text, freeze=False, cache=False, attention_dropout=0.1,
-                checkpoint_activations=False, chunked_attention=False, seed=0):
+                checkpoint_activations=False, fast_cpu_dropout=False, seed=0):
     """(model, dictionaries) built by SSLEmotionModel.build_model from in-memory encoder args, random weights."""
     from omegaconf import OmegaConf
 
@@ -71,7 +71,7 @@ def build_model(layers_speech, layers_text, freeze=False, cache=False, attention
     cfg = OmegaConf.structured(ssl_emotion.SSLEmotionConfig(
         dropout=0.1, attention_dropout=attention_dropout, pooler_dropout=0.1, freeze_ssl=freeze,
         cache_frozen_features=cache, checkpoint_activations=checkpoint_activations,
-        chunked_attention=chunked_attention))
+        fast_cpu_dropout=fast_cpu_dropout))
     ssl_emotion.ssl_emotion_shallow(cfg)
     cfg.speech_args = dict(SPEECH_BERT, encoder_layers=layers_speech)
     cfg.text_args = dict(ROBERTA_LARGE, encoder_layers=layers_text)
@@ -177,7 +177,7 @@ def measure_training(job):
                                cache=frozen and config.get("cache", False),
                                attention_dropout=config.get("attention_dropout", 0.1),
                                checkpoint_activations=config.get("checkpoint_activations", False),
-                               chunked_attention=config.get("chunked_attention", False))
+                               fast_cpu_dropout=config.get("fast_cpu_dropout", False))
     model = model.to(device).train()
     dataset = build_dataset(dicts, *lengths(job["utterances"], job["seed"]), keys=frozen and config.get("cache"))
     updates = updates_of(dataset, config)
@@ -220,10 +220,10 @@ def configs(device, bf16, quick=False):
     """
     baseline = {"grouped": False, "bf16": False, "optimizer": "adam"}
     fast = {"grouped": True, "max_tokens": 8192 if device == "cpu" else 32768, "bf16": bf16,
-            "optimizer": "torch_adamw", "chunked_attention": device == "cpu"}
+            "optimizer": "torch_adamw", "fast_cpu_dropout": device == "cpu"}
     out = {"baseline": baseline, "fast": fast, "fast_attention_dropout0": dict(fast, attention_dropout=0.0)}
-    if device == "cpu":  # what --chunked-attention buys: fast with PyTorch's math kernel for the dropout
-        out["fast_math_attention"] = dict(fast, chunked_attention=False)
+    if device == "cpu":  # what --fast-cpu-dropout buys: fast with fairseq's dropout and attention
+        out["fast_fairseq_dropout"] = dict(fast, fast_cpu_dropout=False)
     if not quick:
         out["fast_checkpoint_activations"] = dict(fast, checkpoint_activations=True)
     return out

@@ -137,7 +137,7 @@ def test_fairseq_train_with_the_fast_flags(tmp_path):
     common = ["--speech-checkpoint", str(speech), "--text-checkpoint", str(text), "--autocast-bf16",
               "--max-tokens", "512", "--batch-size", "16", "--optimizer", "torch_adamw"]
     run_train(tiny_assets()["iemocap_binary"], tmp_path / "a", "ssl_emotion_coattn",
-              common + ["--checkpoint-activations", "--chunked-attention", "--attention-dropout", "0.1"])
+              common + ["--checkpoint-activations", "--fast-cpu-dropout", "--dropout", "0.1", "--attention-dropout", "0.1"])
     run_train(tiny_assets()["iemocap_binary"], tmp_path / "b", "ssl_emotion_shallow",
               common + ["--freeze-ssl", "--cache-frozen-features"])
     assert (tmp_path / "a" / "checkpoint_last.pt").exists() and (tmp_path / "b" / "checkpoint_last.pt").exists()

@@ -1,20 +1,20 @@
-"""``--chunked-attention`` (issue 8): the same attention, dropout and gradients as fairseq's, chunked.
+"""``--fast-cpu-dropout`` (issue 8): the same attention, dropout and gradients as fairseq's, faster.
 
-The kernel is checked against autograd through the textbook formula with the same keep mask (every
-chunk size), the mask's rate and scale, the layer against fairseq's ``MultiheadAttention`` (same
-weights, padding), its expectation over dropout draws, and a model's training losses against
-fairseq's attention.
+The chunked attention kernel is checked against autograd through the textbook formula with the
+same keep mask (every chunk size), the mask's rate and scale, the attention layer against fairseq's
+``MultiheadAttention`` (same weights, padding), its expectation over dropout draws, the hidden-state
+dropout against its mask, and a model's training losses against fairseq's.
 """
 import copy
 
 import pytest
 import torch
-from fairseq.modules import MultiheadAttention
+from fairseq.modules import FairseqDropout, MultiheadAttention
 from test_fast_paths import batches, losses, with_dropout
 from test_model import make_model, make_task
 
-from emotion_models import chunked_attention
-from emotion_models.chunked_attention import ChunkedDropoutAttention, keep_mask, use_chunked_attention
+from emotion_models import cpu_dropout
+from emotion_models.cpu_dropout import ChunkedDropoutAttention, MaskDropout, keep_mask, use_fast_cpu_dropout
 
 HEADS, DIM = 4, 32
 
@@ -26,7 +26,7 @@ def padding_bias(padding, heads, dtype=torch.float64):
 
 @pytest.mark.parametrize("chunk_elements", [1, 3 * 37 * 37, 2 ** 20], ids=["one_head", "three_heads", "all"])
 def test_kernel_equals_the_formula_with_the_same_mask(monkeypatch, chunk_elements):
-    monkeypatch.setattr(chunked_attention, "CHUNK_ELEMENTS", chunk_elements)
+    monkeypatch.setattr(cpu_dropout, "CHUNK_ELEMENTS", chunk_elements)
     torch.manual_seed(0)
     batch, length = 3, 37
     q, k, v = (torch.randn(batch * HEADS, length, 8, dtype=torch.float64, requires_grad=True) for _ in range(3))
@@ -35,7 +35,7 @@ def test_kernel_equals_the_formula_with_the_same_mask(monkeypatch, chunk_element
     bias = padding_bias(padding, HEADS)
     keep, scale = keep_mask(q.shape[:1] + (length, length), 0.3)
     expected = torch.bmm(torch.softmax(torch.baddbmm(bias, q, k.transpose(1, 2)), -1) * keep * scale, v)
-    out = chunked_attention._DropoutAttention.apply(q, k, v, bias.float(), keep, scale)
+    out = cpu_dropout._DropoutAttention.apply(q, k, v, bias.float(), keep, scale)
     assert torch.allclose(out, expected, atol=1e-5)
     grad = torch.randn_like(expected)
     for ours, reference in zip(torch.autograd.grad(out, (q, k, v), grad),
@@ -47,7 +47,7 @@ def test_kernel_leaves_a_float32_incoming_gradient_alone():
     torch.manual_seed(0)
     q, k, v = (torch.randn(8, 20, 4, requires_grad=True) for _ in range(3))
     keep, scale = keep_mask((8, 20, 20), 0.1)
-    out = chunked_attention._DropoutAttention.apply(q, k, v, torch.zeros(8, 1, 20), keep, scale)
+    out = cpu_dropout._DropoutAttention.apply(q, k, v, torch.zeros(8, 1, 20), keep, scale)
     grad = torch.ones_like(out)
     out.backward(grad)
     assert torch.equal(grad, torch.ones_like(out))
@@ -78,7 +78,7 @@ def layers(dropout):
     """(fairseq's self-attention with ``dropout``, the chunked one with the same weights)."""
     torch.manual_seed(0)
     fairseq_layer = MultiheadAttention(DIM, HEADS, dropout=dropout, self_attention=True)
-    chunked = use_chunked_attention(copy.deepcopy(fairseq_layer))
+    chunked = use_fast_cpu_dropout(copy.deepcopy(fairseq_layer))
     assert type(chunked) is ChunkedDropoutAttention
     return fairseq_layer.train(), chunked.train()
 
@@ -92,10 +92,10 @@ def inputs():
 
 
 def test_layer_equals_fairseq_when_every_entry_is_kept(monkeypatch):
-    monkeypatch.setattr(chunked_attention, "keep_mask", keep_all)
+    monkeypatch.setattr(cpu_dropout, "keep_mask", keep_all)
     calls = []
-    kernel = chunked_attention.dropout_attention
-    monkeypatch.setattr(chunked_attention, "dropout_attention", lambda *a: calls.append(1) or kernel(*a))
+    kernel = cpu_dropout.dropout_attention
+    monkeypatch.setattr(cpu_dropout, "dropout_attention", lambda *a: calls.append(1) or kernel(*a))
     fairseq_layer, chunked = layers(dropout=0.0)
     chunked.dropout_module.p = 0.1  # takes the chunked path; the mask keeps everything
     x, padding = inputs()
@@ -122,15 +122,17 @@ def test_layer_output_averages_to_the_undropped_one():
 
 @pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16"])
 def test_training_losses_equal_fairseq_attention(monkeypatch, autocast):
-    """A model with chunked attention (mask keeping everything) follows fairseq's attention without dropout."""
-    monkeypatch.setattr(chunked_attention, "keep_mask", keep_all)
+    """A model with fast dropouts (masks keeping everything) follows fairseq's without dropout."""
+    monkeypatch.setattr(cpu_dropout, "keep_mask", keep_all)
     task = make_task()
     plain = make_model(task)
-    chunked = make_model(task, chunked_attention=True)
+    chunked = make_model(task, fast_cpu_dropout=True)
     chunked.load_state_dict(plain.state_dict())
+    switched = [m for m in chunked.encoders.modules() if isinstance(m, (ChunkedDropoutAttention, MaskDropout))]
+    assert {type(m) for m in switched} == {ChunkedDropoutAttention, MaskDropout}
     for module in chunked.encoders.modules():
-        if isinstance(module, ChunkedDropoutAttention):
-            module.dropout_module.p = 0.1
+        if isinstance(module, MaskDropout):
+            module.p = 0.1  # the fast paths run; their masks keep everything
     grouped = [[b] for b in batches(task)]
     baseline = losses(plain, task, grouped, autocast=autocast)
     fast = losses(chunked, task, grouped, autocast=autocast)
@@ -139,8 +141,24 @@ def test_training_losses_equal_fairseq_attention(monkeypatch, autocast):
 
 def test_activation_checkpointing_replays_the_chunked_dropout():
     task = make_task()
-    plain = with_dropout(make_model(task, chunked_attention=True))
-    checkpointed = with_dropout(make_model(task, chunked_attention=True, checkpoint_activations=True))
+    plain = with_dropout(make_model(task, fast_cpu_dropout=True))
+    checkpointed = with_dropout(make_model(task, fast_cpu_dropout=True, checkpoint_activations=True))
     checkpointed.load_state_dict(plain.state_dict())
     grouped = [[b] for b in batches(task)]
     assert losses(checkpointed, task, grouped) == pytest.approx(losses(plain, task, grouped), rel=1e-4)
+
+
+def test_mask_dropout_applies_its_keep_mask():
+    torch.manual_seed(0)
+    dropout = use_fast_cpu_dropout(torch.nn.ModuleList([FairseqDropout(0.1)]))[0]
+    assert type(dropout) is MaskDropout
+    x = torch.randn(64, 8, 32, requires_grad=True)
+    torch.manual_seed(1)
+    out = dropout.train()(x)
+    torch.manual_seed(1)
+    keep, scale = keep_mask(x.shape, 0.1)
+    assert torch.equal(out, x * keep * scale)
+    assert keep.float().mean().item() == pytest.approx(0.9, abs=0.01)
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    assert torch.equal(grad, keep * torch.tensor(scale))
+    assert torch.equal(dropout.eval()(x), x)

@@ -1,28 +1,28 @@
-"""Encoder self-attention with attention dropout for CPU training (``--chunked-attention``, issue 8).
+"""Dropout in the encoders made fast for CPU training (``--fast-cpu-dropout``, issue 8).
 
-PyTorch's fused CPU attention kernels take no dropout, so with the paper's attention dropout (0.1)
-fairseq's ``MultiheadAttention`` ends in SDPA's math kernel: whole (B x heads, T, T) float32
-tensors written and read many times, and a float Bernoulli mask drawn element by element. For the
-2048-token speech inputs that is most of a training step. :class:`ChunkedDropoutAttention`
-computes the same function, ``softmax(q k^T / sqrt(d) + padding) * keep / (1 - p) @ v``, a few
-heads at a time so that each pass stays in the cache:
+Two costs of the paper's dropout (0.1) on a CPU:
 
-- scores and softmax in float32 (from the inputs' bf16 values under autocast), the probabilities
-  stored in the compute dtype for the matmul with ``v``, as a flash kernel does; the backward
-  recomputes nothing and forms the score gradient in float32, with ``rowsum(grad_out * out)`` for
-  the softmax term as flash attention does;
-- the keep mask is drawn four decisions per 64-bit random word of torch's generator (seeded by
-  fairseq, replayed by activation checkpointing), so ``p`` is rounded to a multiple of 1/65536
-  (0.1 -> 0.100006) and the kept entries are scaled by the exact inverse keep rate.
+- PyTorch's fused CPU attention kernels take no dropout, so fairseq's ``MultiheadAttention`` ends
+  in SDPA's math kernel: whole (B x heads, T, T) float32 tensors written and read many times. For
+  the 2048-token speech inputs that is most of a training step. :class:`ChunkedDropoutAttention`
+  computes the same function, ``softmax(q k^T / sqrt(d) + padding) * keep / (1 - p) @ v``, a few
+  heads at a time so that each pass stays in the cache: scores and softmax in float32 (from the
+  inputs' bf16 values under autocast), probabilities stored in the compute dtype for the matmul
+  with ``v`` as a flash kernel does, and a backward that recomputes nothing, forms the score
+  gradient in float32 and uses ``rowsum(grad_out * out)`` for the softmax term as flash attention does.
+- ``F.dropout`` draws one float Bernoulli sample per element. :func:`keep_mask` draws four keep
+  decisions per 64-bit random word of torch's generator (seeded by fairseq, replayed by activation
+  checkpointing), so ``p`` is rounded to a multiple of 1/65536 (0.1 -> 0.100006) and the kept
+  values are scaled by the exact inverse keep rate. :class:`MaskDropout` and the attention use it.
 
-:func:`use_chunked_attention` switches the self-attention layers of a module to it; they use
-fairseq's own forward everywhere else (evaluation, no attention dropout, GPUs, whose fused kernels
-take dropout, and any other kind of call).
+:func:`use_fast_cpu_dropout` switches a module's fairseq dropouts and self-attention layers to
+these; they keep fairseq's own forward everywhere else (evaluation, no dropout, GPUs, whose fused
+attention kernels take dropout, and any other kind of attention call).
 """
 import math
 
 import torch
-from fairseq.modules import MultiheadAttention
+from fairseq.modules import FairseqDropout, MultiheadAttention
 
 MASK_LEVELS = 2 ** 16  # each keep decision is one 16-bit random draw
 CHUNK_ELEMENTS = 2 ** 20  # scores per chunk: 4 MB in float32, a core's L2
@@ -127,9 +127,24 @@ class ChunkedDropoutAttention(MultiheadAttention):
         return self.out_proj(out), None
 
 
-def use_chunked_attention(module):
-    """Switch every fairseq self-attention layer inside ``module`` to :class:`ChunkedDropoutAttention`."""
+class MaskDropout(FairseqDropout):
+    """fairseq's dropout; in CPU training its mask comes from :func:`keep_mask` (3x faster than ``F.dropout``)."""
+
+    def forward(self, x, inplace=False):
+        if not (self.p > 0 and self.training and x.device.type == "cpu"):
+            return super().forward(x, inplace)
+        keep, scale = keep_mask(x.shape, self.p, x.device)
+        return torch.mul(x, keep.view(torch.uint8)).mul_(scale)
+
+
+def use_fast_cpu_dropout(module):
+    """Switch the fairseq dropouts and self-attention layers inside ``module`` to the classes above.
+
+    Both are subclasses that add no state, so parameters and state dicts are unchanged.
+    """
     for layer in module.modules():
         if type(layer) is MultiheadAttention and layer.self_attention:
-            layer.__class__ = ChunkedDropoutAttention  # a subclass adding no state: parameters unchanged
+            layer.__class__ = ChunkedDropoutAttention
+        elif type(layer) is FairseqDropout:
+            layer.__class__ = MaskDropout
     return module
