@@ -350,8 +350,12 @@ def main(argv=None):
             # ratio per interleaved repeat (same load), then median
             train[name]["speedup_runs"] = [round(a["utt_per_s"] / b["utt_per_s"], 2)
                                            for a, b in zip(runs[name], runs["baseline"])]
+            # best run over best run: the least disturbed measurement of each (shared or virtual cores)
+            train[name]["speedup_best"] = round(max(r["utt_per_s"] for r in runs[name])
+                                                / max(r["utt_per_s"] for r in runs["baseline"]), 2)
         out["train"] = train
         out["train_speedup"] = train["fast"]["speedup"]
+        out["train_speedup_best"] = train["fast"]["speedup_best"]
         out["train_speedup_attention_dropout0"] = train["fast_attention_dropout0"]["speedup"]
     if "frozen" not in args.skip:
         epochs = 3
