@@ -6,9 +6,10 @@
 Prints one JSON object. Every figure is measured for the *baseline* (the paper's recipe: batch
 size 1 with gradients of 16 utterances accumulated per update, fp32, fairseq's default attention,
 no length grouping) and the *fast* configuration (the project's best for the device: length-grouped
-batches bounded by --max-tokens, bf16 autocast where supported) in the same run, interleaved when
-repeated. ``fast_attention_dropout0`` also drops the encoders' attention dropout (a regularization
-change, opt-in): PyTorch's CPU flash-attention kernel takes no dropout.
+batches bounded by --max-tokens, bf16 autocast where supported, fused AdamW, on a CPU
+--fast-cpu-dropout) in the same run, interleaved when repeated. ``fast_fairseq_dropout`` is fast
+without --fast-cpu-dropout; ``fast_attention_dropout0`` drops the encoders' attention dropout (a
+regularization change), the bound PyTorch's CPU flash-attention kernel (no dropout) gives.
 
 Workload: the ssl_emotion model (shallow fusion, iemocap_binary head) built through the project's
 code from in-memory args with random weights, Speech-BERT 768 x 12 heads / ffn 3072 (2048
