@@ -65,11 +65,22 @@ def test_keep_mask_rate_scale_and_seed():
     rows = keep.float().mean(1)
     assert rows.std().item() == pytest.approx((0.9 * 0.1 / 1000) ** 0.5, rel=0.1)  # independent draws
     torch.manual_seed(0)
-    assert torch.equal(keep_mask((1000, 1000), 0.1)[0], keep)
+    assert torch.equal(keep_mask((1000, 1000), 0.1)[0], keep)  # seeded by torch's generator
+    assert not torch.equal(keep_mask((1000, 1000), 0.1)[0], keep)  # which the draw advanced
     assert keep_mask((7, 5), 0.0)[0].all()
 
 
-def keep_all(shape, p, device=None):
+def test_keep_mask_drawn_in_passes(monkeypatch):
+    monkeypatch.setattr(cpu_dropout, "MASK_WORDS", 1000)  # 4000 decisions per pass, the last one partial
+    torch.manual_seed(0)
+    keep, _ = keep_mask((301, 1001), 0.25)
+    assert keep.float().mean().item() == pytest.approx(0.75, abs=3e-3)
+    passes = keep.view(-1)[:300_000].view(75, 4000).float().mean(1)  # no pass repeats or skips draws
+    assert passes.std().item() == pytest.approx((0.75 * 0.25 / 4000) ** 0.5, rel=0.3)
+    assert len({tuple(row[:64].tolist()) for row in keep.view(-1)[:300_000].view(75, 4000)}) == 75
+
+
+def keep_all(shape, p):
     """A keep mask that keeps every entry (scale 1)."""
     return torch.ones(shape, dtype=torch.bool), 1.0
 
