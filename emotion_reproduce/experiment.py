@@ -226,17 +226,6 @@ def score_command(run):
 
 
 # ----------------------------------------------------------------------------------------- running
-def process_env(seed):
-    """Environment of the fairseq processes: the caller's, with a fixed hash seed and unbuffered output.
-
-    ``THP_MEM_ALLOC_ENABLE=1`` (unless the caller sets it) makes PyTorch back its large CPU tensors
-    with transparent huge pages: a training step allocates its activations and the dense gradients of
-    the embedding tables anew, and 4 KB page faults cost a fresh zero-filled tensor 3 to 4 times the
-    fill itself (BENCHMARKS.md). PyTorch reads the variable once, at its first allocation.
-    """
-    return {"THP_MEM_ALLOC_ENABLE": "1", **os.environ, "PYTHONHASHSEED": str(seed), "PYTHONUNBUFFERED": "1"}
-
-
 def _run(cmd, log_path, env):
     """Run a command, teeing its output to ``log_path``; raise with the log's tail when it fails."""
     print("+ " + " ".join(cmd), flush=True)
@@ -310,7 +299,7 @@ def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=Tru
 
     n_train = count_examples(run["data"], "train")
     plan = schedule(settings, n_train, run["gpus"])
-    env = process_env(run["seed"])
+    env = {**os.environ, "PYTHONHASHSEED": str(run["seed"]), "PYTHONUNBUFFERED": "1"}
     commands = {"train": train_command(run, settings, plan), "validate": validate_command(run, settings),
                 "score": score_command(run)}
     walls = {}

@@ -6,11 +6,10 @@
 Prints one JSON object. Every figure is measured for the *baseline* (the paper's recipe: batch
 size 1 with gradients of 16 utterances accumulated per update, fp32, fairseq's default attention,
 no length grouping) and the *fast* configuration (the project's best for the device: length-grouped
-batches bounded by --max-tokens, bf16 autocast where supported, fused AdamW, huge-page tensors, on a
-CPU --fast-cpu-dropout) in the same run, interleaved when repeated. ``fast_fairseq_dropout`` is fast
-without --fast-cpu-dropout, ``fast_small_pages`` without huge pages; ``fast_attention_dropout0``
-drops the encoders' attention dropout (a regularization change), the bound PyTorch's CPU
-flash-attention kernel (no dropout) gives.
+batches bounded by --max-tokens, bf16 autocast where supported, fused AdamW, on a CPU
+--fast-cpu-dropout) in the same run, interleaved when repeated. ``fast_fairseq_dropout`` is fast
+without --fast-cpu-dropout; ``fast_attention_dropout0`` drops the encoders' attention dropout (a
+regularization change), the bound PyTorch's CPU flash-attention kernel (no dropout) gives.
 
 Workload: the ssl_emotion model (shallow fusion, iemocap_binary head) built through the project's
 code from in-memory args with random weights, Speech-BERT 768 x 12 heads / ffn 3072 (2048
@@ -206,19 +205,9 @@ def measure_training(job):
 
 
 def in_child(job):
-    """Run ``measure_training(job)`` in a fresh process (clean peak memory, no state between configs).
-
-    The process starts with the configuration's environment variables (PyTorch reads
-    THP_MEM_ALLOC_ENABLE once, at its first allocation).
-    """
-    saved = dict(os.environ)
-    os.environ.update(job["config"]["env"])
-    try:
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
-            result = pool.apply(measure_training, (job,))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    """Run ``measure_training(job)`` in a fresh process (clean peak memory, no state between configs)."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        result = pool.apply(measure_training, (job,))
     brief = {k: round(v, 3) for k, v in result.items() if isinstance(v, float)}
     print(f"[benchmark] {job['kind']} {job['config']}: {brief}", file=sys.stderr, flush=True)  # progress
     return result
@@ -227,20 +216,15 @@ def in_child(job):
 def configs(device, bf16, quick=False):
     """Training configurations: the paper's baseline and the fast ones for ``device``.
 
-    ``env``: environment variables of the configuration's process. *fast* backs PyTorch's large
-    tensors with transparent huge pages (THP_MEM_ALLOC_ENABLE=1, as scripts/run_experiment.py and
-    scripts/train_distributed.sh do); ``fast_small_pages`` shows what that buys.
-
     ``fast_checkpoint_activations`` (left out with --quick) shows what recomputing the layers costs
     and saves; it is not part of ``fast`` on a CPU, where memory is not what limits the batch.
     """
-    baseline = {"grouped": False, "bf16": False, "optimizer": "adam", "env": {"THP_MEM_ALLOC_ENABLE": "0"}}
+    baseline = {"grouped": False, "bf16": False, "optimizer": "adam"}
     fast = {"grouped": True, "max_tokens": 8192 if device == "cpu" else 32768, "bf16": bf16,
-            "optimizer": "torch_adamw", "fast_cpu_dropout": device == "cpu", "env": {"THP_MEM_ALLOC_ENABLE": "1"}}
+            "optimizer": "torch_adamw", "fast_cpu_dropout": device == "cpu"}
     out = {"baseline": baseline, "fast": fast, "fast_attention_dropout0": dict(fast, attention_dropout=0.0)}
-    if device == "cpu":  # what --fast-cpu-dropout and huge pages buy
+    if device == "cpu":  # what --fast-cpu-dropout buys: fast with fairseq's dropout and attention
         out["fast_fairseq_dropout"] = dict(fast, fast_cpu_dropout=False)
-        out["fast_small_pages"] = dict(fast, env={"THP_MEM_ALLOC_ENABLE": "0"})
     if not quick:
         out["fast_checkpoint_activations"] = dict(fast, checkpoint_activations=True)
     return out

@@ -36,7 +36,6 @@ if [[ -z "${NPROC:-}" ]]; then
   NPROC="$("$BIN/python" -c 'import torch; print(torch.cuda.device_count() or 2)')"
 fi
 export _SSL_EMOTION_DIST_WORKER=1
-export THP_MEM_ALLOC_ENABLE="${THP_MEM_ALLOC_ENABLE:-1}"  # huge pages for large CPU tensors (BENCHMARKS.md)
 exec "$BIN/torchrun" --nproc_per_node "$NPROC" --nnodes "${NNODES:-1}" --node_rank "${NODE_RANK:-0}" \
   --master_addr "${MASTER_ADDR:-127.0.0.1}" --master_port "${MASTER_PORT:-29500}" \
   --no-python bash "${BASH_SOURCE[0]}" "$@"

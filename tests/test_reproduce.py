@@ -183,14 +183,6 @@ def test_commands_carry_the_settings(tmp_path):
         experiment.train_command(run, {"fairseq": {"seed": 3}}, experiment.schedule(settings, 20, 2))
 
 
-def test_fairseq_processes_get_huge_page_tensors_unless_the_caller_chooses(monkeypatch):
-    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
-    env = experiment.process_env(7)
-    assert env["THP_MEM_ALLOC_ENABLE"] == "1" and env["PYTHONHASHSEED"] == "7"
-    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "0")
-    assert experiment.process_env(7)["THP_MEM_ALLOC_ENABLE"] == "0"
-
-
 def test_resume_and_skip(tmp_path, monkeypatch):
     """A finished run is skipped; a run whose training finished resumes at validation."""
     run = {**fake_run(tmp_path), "gpus": 0}
