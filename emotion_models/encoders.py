@@ -18,6 +18,7 @@ from fairseq.modules.gelu import gelu as fairseq_gelu
 from omegaconf import OmegaConf
 
 from emotion_models.cpu_dropout import use_fast_cpu_dropout
+from emotion_models.unpadded import check_supported, encode_unpadded
 
 logger = logging.getLogger(__name__)
 
@@ -120,10 +121,11 @@ class PretrainedEncoder(nn.Module):
         dropout, attention_dropout: overrides of the pretrained values (None keeps them).
         checkpoint_activations: recompute layer activations in the backward pass (saves memory).
         fast_cpu_dropout: dropout and attention dropout through :mod:`emotion_models.cpu_dropout` (CPU training).
+        unpadded: run the layers on the real tokens only (:mod:`emotion_models.unpadded`).
     """
 
     def __init__(self, args, dictionary, state_dict=None, dropout=None, attention_dropout=None, name="encoder",
-                 checkpoint_activations=False, fast_cpu_dropout=False):
+                 checkpoint_activations=False, fast_cpu_dropout=False, unpadded=False):
         super().__init__()
         ns = _namespace(args, dropout, attention_dropout, checkpoint_activations)
         roberta = RobertaModel(ns, RobertaEncoder(ns, dictionary))
@@ -138,6 +140,13 @@ class PretrainedEncoder(nn.Module):
         self.encoder = roberta.encoder  # fairseq.models.roberta.RobertaEncoder
         self.embed_dim = ns.encoder_embed_dim
         self.padding_idx = dictionary.pad()
+        self.set_unpadded(unpadded)
+
+    def set_unpadded(self, enabled=True):
+        """Run :meth:`forward` through :func:`encode_unpadded` (same function) or fairseq's padded forward."""
+        if enabled:
+            check_supported(self.encoder.sentence_encoder)
+        self.unpadded = enabled
 
     @staticmethod
     def _check_vocab(state_dict, dictionary, name):
@@ -152,7 +161,13 @@ class PretrainedEncoder(nn.Module):
         """Longest input (with <s> and </s>) the learned positional embeddings cover."""
         return self.encoder.max_positions()
 
-    def forward(self, src_tokens):
-        """(B, T) tokens -> (B, T, C) last-layer features; features[:, 0] is the CLS (<s>) vector."""
+    def forward(self, src_tokens, cls_only=False):
+        """(B, T) tokens -> (B, T, C) last-layer features; features[:, 0] is the CLS (<s>) vector.
+
+        With ``cls_only`` only the CLS vectors are returned, (B, 1, C) (the unpadded forward then
+        skips the last layer's other positions).
+        """
+        if self.unpadded:
+            return encode_unpadded(self.encoder.sentence_encoder, src_tokens, cls_only)
         features, _ = self.encoder.extract_features(src_tokens)
-        return features
+        return features[:, :1] if cls_only else features

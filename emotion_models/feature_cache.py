@@ -76,7 +76,7 @@ class FrozenFeatureCache:
             sub = tokens[m].index_select(0, index)  # (b, T)
             lengths = sub.ne(padding_idx[m]).sum(1)  # right-padded rows: valid prefix lengths
             sub = sub[:, : int(lengths.max())]
-            features = enc(sub)  # (b, T', C)
+            features = enc(sub, cls_only=self.cls_only)  # (b, T', C) or (b, 1, C)
             new[m] = [features[j, 0].clone() if self.cls_only else features[j, : int(n)].clone()
                       for j, n in enumerate(lengths.tolist())]
         for j, i in enumerate(missing):

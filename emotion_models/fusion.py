@@ -2,6 +2,7 @@
 
 Every fusion takes ``{modality: (features (B, T, C), padding_mask (B, T))}`` and returns one
 (B, output_dim) vector per utterance; ``output_dim`` is computed from the encoders' widths.
+``reads_cls_only`` says whether it reads nothing but features[:, 0] (then (B, 1, C) features do).
 """
 import torch
 import torch.nn as nn
@@ -12,6 +13,8 @@ MODALITY_ORDER = ("speech", "text")  # concatenation order of the CLS vectors
 
 class ShallowFusion(nn.Module):
     """Concatenate the CLS vectors (features[:, 0]) of the modalities: no parameters (section 3.2.1)."""
+
+    reads_cls_only = True  # the encoders may return (B, 1, C)
 
     def __init__(self, dims):
         super().__init__()
@@ -49,6 +52,8 @@ class CoAttentionFusion(nn.Module):
     The speech CLS queries the text sequence and the text CLS queries the speech sequence; the
     two updated CLS vectors are concatenated (speech first).
     """
+
+    reads_cls_only = False  # keys and values come from whole sequences
 
     def __init__(self, dims, heads, dropout, attention_dropout):
         super().__init__()

@@ -56,6 +56,11 @@ class SSLEmotionConfig(FairseqDataclass):
                                          "kernels take no dropout), and every encoder dropout mask drawn 4 per "
                                          "64-bit random word (p rounded to 1/65536); same function, about 2x "
                                          "faster fine-tuning. No effect on GPUs or in evaluation"})
+    unpadded_encoders: bool = field(
+        default=False, metadata={"help": "run the encoders' transformer layers on each batch's real tokens only "
+                                         "(packed, attention per utterance) instead of the padded batch; with "
+                                         "the shallow fusion the last layer computes only the CLS position. "
+                                         "Same function, less compute in training, validation and inference"})
     speech_args: Any = field(
         default=None, metadata={"help": "Speech-BERT args, stored at build time (do not set)"})
     text_args: Any = field(
@@ -79,7 +84,8 @@ def _build_encoder(cfg, modality, dictionary):
         logger.info(f"loaded pretrained {modality} encoder from {path}")
     return PretrainedEncoder(args, dictionary, state_dict, cfg.dropout, cfg.attention_dropout, name=modality,
                              checkpoint_activations=getattr(cfg, "checkpoint_activations", False),
-                             fast_cpu_dropout=getattr(cfg, "fast_cpu_dropout", False))
+                             fast_cpu_dropout=getattr(cfg, "fast_cpu_dropout", False),
+                             unpadded=getattr(cfg, "unpadded_encoders", False))
 
 
 @register_model("ssl_emotion", dataclass=SSLEmotionConfig)
@@ -123,6 +129,11 @@ class SSLEmotionModel(BaseFairseqModel):
             self.encoders.eval()
         return self
 
+    def set_unpadded_encoders(self, enabled=True):
+        """Switch the encoders to the unpadded forward (``--unpadded-encoders``; same outputs), e.g. for inference."""
+        for enc in self.encoders.values():
+            enc.set_unpadded(enabled)
+
     def encoder_max_positions(self):
         """{modality: longest input of its encoder} for the used modalities."""
         return {m: enc.max_positions() for m, enc in self.encoders.items()}
@@ -146,7 +157,8 @@ class SSLEmotionModel(BaseFairseqModel):
         encoded = {}
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.cfg.freeze_ssl):
             for m, enc in self.encoders.items():
-                encoded[m] = (enc(tokens[m]), tokens[m].eq(self.padding_idx[m]))  # (B, T, C), (B, T)
+                features = enc(tokens[m], cls_only=self.fusion.reads_cls_only)  # (B, T, C) or (B, 1, C)
+                encoded[m] = (features, tokens[m].eq(self.padding_idx[m]))
         assert self.head is not None, "the task registers the head (task.build_model)"
         return self.head(self.fusion(encoded))
 

@@ -9,6 +9,7 @@ import copy
 
 import pytest
 import torch
+from fairseq.modules import FairseqDropout
 from test_model import make_model, make_task
 from test_train_cli import run_train
 from tiny_pretrained import checkpoint_paths, tiny_assets
@@ -76,7 +77,7 @@ def test_bf16_autocast_stays_close_to_fp32():
 def with_dropout(model, p=0.1):
     """Set every fairseq dropout (encoders, attention) of ``model`` to ``p``."""
     for module in model.modules():
-        if type(module).__name__ == "FairseqDropout":
+        if isinstance(module, FairseqDropout):  # MaskDropout (--fast-cpu-dropout) included
             module.p = p
     return model
 
@@ -135,7 +136,7 @@ def test_feature_cache_needs_frozen_encoders():
 def test_fairseq_train_with_the_fast_flags(tmp_path):
     speech, text = checkpoint_paths(tiny_assets()["pretrained"])
     common = ["--speech-checkpoint", str(speech), "--text-checkpoint", str(text), "--autocast-bf16",
-              "--max-tokens", "512", "--batch-size", "16", "--optimizer", "torch_adamw"]
+              "--max-tokens", "512", "--batch-size", "16", "--optimizer", "torch_adamw", "--unpadded-encoders"]
     run_train(tiny_assets()["iemocap_binary"], tmp_path / "a", "ssl_emotion_coattn",
               common + ["--checkpoint-activations", "--fast-cpu-dropout", "--dropout", "0.1", "--attention-dropout", "0.1"])
     run_train(tiny_assets()["iemocap_binary"], tmp_path / "b", "ssl_emotion_shallow",
