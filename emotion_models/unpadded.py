@@ -50,8 +50,8 @@ def _attention(attn, q, k, v, spans, single_query):
         qi, ki, vi = (_heads(x, attn.num_heads) for x in (q[rows], k[start:start + length], v[start:start + length]))
         if chunked and not single_query:
             oi = dropout_attention(qi, ki, vi, None, p, attn.num_heads)  # (heads, T, head_dim)
-        else:  # q is scaled already
-            oi = F.scaled_dot_product_attention(qi, ki, vi, dropout_p=p, scale=1.0)
+        else:  # q is scaled already; 4-d inputs, or PyTorch's CPU SDPA takes its slow math kernel
+            oi = F.scaled_dot_product_attention(qi[None], ki[None], vi[None], dropout_p=p, scale=1.0)[0]
         out.append(oi.transpose(0, 1).reshape(-1, attn.embed_dim))
     return torch.cat(out)
 

@@ -145,6 +145,20 @@ def test_predictions_equal_fairseq_validate(rec, trained, test_utterances, encod
     assert single == pytest.approx(preds[0], abs=1e-5)
 
 
+def test_unpadded_encoders_give_the_padded_probabilities(rec, encoded):
+    """The recognizer's default unpadded forward equals fairseq's padded one on padded batches."""
+    assert len({e.cost() for e in encoded}) > 1, "the utterances should differ in length (padding)"
+    assert all(enc.unpadded for enc in rec.model.encoders.values())
+    unpadded = rec.predict_encoded(encoded)
+    rec.model.set_unpadded_encoders(False)
+    try:
+        padded = rec.predict_encoded(encoded)
+    finally:
+        rec.model.set_unpadded_encoders(True)
+    for got, want in zip(unpadded, padded):
+        assert got == pytest.approx(want, abs=1e-5)
+
+
 def test_stereo_44k_equals_mono_16k(rec, test_utterances, tmp_path):
     """A stereo 44.1 kHz file gives the answer of its 16 kHz mono version; arrays equal files."""
     u = test_utterances[0]
