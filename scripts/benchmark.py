@@ -6,10 +6,11 @@
 Prints one JSON object. Every figure is measured for the *baseline* (the paper's recipe: batch
 size 1 with gradients of 16 utterances accumulated per update, fp32, fairseq's default attention,
 no length grouping) and the *fast* configuration (the project's best for the device: length-grouped
-batches bounded by --max-tokens, bf16 autocast where supported, fused AdamW, on a CPU
---fast-cpu-dropout) in the same run, interleaved when repeated. ``fast_fairseq_dropout`` is fast
-without --fast-cpu-dropout; ``fast_attention_dropout0`` drops the encoders' attention dropout (a
-regularization change), the bound PyTorch's CPU flash-attention kernel (no dropout) gives.
+batches bounded by --max-tokens, bf16 autocast where supported, fused AdamW, --unpadded-encoders,
+on a CPU --fast-cpu-dropout) in the same run, interleaved when repeated. ``fast_padded`` is fast
+without --unpadded-encoders, ``fast_fairseq_dropout`` fast without --fast-cpu-dropout;
+``fast_attention_dropout0`` drops the encoders' attention dropout (a regularization change), the
+bound PyTorch's CPU flash-attention kernel (no dropout) gives.
 
 Workload: the ssl_emotion model (shallow fusion, iemocap_binary head) built through the project's
 code from in-memory args with random weights, Speech-BERT 768 x 12 heads / ffn 3072 (2048
@@ -58,7 +59,7 @@ def lengths(n, seed=0, pool=5531):
 
 
 def build_model(layers_speech, layers_text, freeze=False, cache=False, attention_dropout=0.1,
-                checkpoint_activations=False, fast_cpu_dropout=False, seed=0):
+                checkpoint_activations=False, fast_cpu_dropout=False, unpadded=False, seed=0):
     """(model, dictionaries) built by SSLEmotionModel.build_model from in-memory encoder args, random weights."""
     from omegaconf import OmegaConf
 
@@ -72,7 +73,7 @@ def build_model(layers_speech, layers_text, freeze=False, cache=False, attention
     cfg = OmegaConf.structured(ssl_emotion.SSLEmotionConfig(
         dropout=0.1, attention_dropout=attention_dropout, pooler_dropout=0.1, freeze_ssl=freeze,
         cache_frozen_features=cache, checkpoint_activations=checkpoint_activations,
-        fast_cpu_dropout=fast_cpu_dropout))
+        fast_cpu_dropout=fast_cpu_dropout, unpadded_encoders=unpadded))
     ssl_emotion.ssl_emotion_shallow(cfg)
     cfg.speech_args = dict(SPEECH_BERT, encoder_layers=layers_speech)
     cfg.text_args = dict(ROBERTA_LARGE, encoder_layers=layers_text)
@@ -178,7 +179,8 @@ def measure_training(job):
                                cache=frozen and config.get("cache", False),
                                attention_dropout=config.get("attention_dropout", 0.1),
                                checkpoint_activations=config.get("checkpoint_activations", False),
-                               fast_cpu_dropout=config.get("fast_cpu_dropout", False))
+                               fast_cpu_dropout=config.get("fast_cpu_dropout", False),
+                               unpadded=config.get("unpadded", False))
     model = model.to(device).train()
     dataset = build_dataset(dicts, *lengths(job["utterances"], job["seed"]), keys=frozen and config.get("cache"))
     updates = updates_of(dataset, config)
@@ -221,8 +223,9 @@ def configs(device, bf16, quick=False):
     """
     baseline = {"grouped": False, "bf16": False, "optimizer": "adam"}
     fast = {"grouped": True, "max_tokens": 8192 if device == "cpu" else 32768, "bf16": bf16,
-            "optimizer": "torch_adamw", "fast_cpu_dropout": device == "cpu"}
-    out = {"baseline": baseline, "fast": fast, "fast_attention_dropout0": dict(fast, attention_dropout=0.0)}
+            "optimizer": "torch_adamw", "fast_cpu_dropout": device == "cpu", "unpadded": True}
+    out = {"baseline": baseline, "fast": fast, "fast_attention_dropout0": dict(fast, attention_dropout=0.0),
+           "fast_padded": dict(fast, unpadded=False)}  # what --unpadded-encoders buys
     if device == "cpu":  # what --fast-cpu-dropout buys: fast with fairseq's dropout and attention
         out["fast_fairseq_dropout"] = dict(fast, fast_cpu_dropout=False)
     if not quick:
@@ -264,7 +267,10 @@ def tokenize_rtf(seconds, threads, device, seed=0):
 
 
 def latency(threads, device, bf16, repeats):
-    """Single-utterance (5 s + a sentence) latency, full-size models (12 + 24 layers), fp32 vs fast."""
+    """Single-utterance (5 s + a sentence) latency, full-size models (12 + 24 layers), baseline vs fast.
+
+    baseline: fp32 and fairseq's padded encoder forward; fast: bf16 where supported, unpadded encoders.
+    """
     from emotion_models.recognizer import measure_latency
     from measure_latency import full_size_recognizer
 
@@ -277,10 +283,12 @@ def latency(threads, device, bf16, repeats):
     out = {}
     for name, use_bf16 in (("baseline", False), ("fast", bf16)):
         rec.bf16 = use_bf16
+        rec.model.set_unpadded_encoders(name == "fast")
         m = measure_latency(rec, 5.0, repeats=repeats, threads=threads)
         out[name] = {"median_s": round(m["median_s"], 3), "min_s": round(m["min_s"], 3),
                      "model_s": round(m["model_median_s"], 3), "encode_s": round(m["encode_median_s"], 3),
-                     "cpu_per_thread_s": round(m["cpu_per_thread_s"], 3), "bf16": use_bf16}
+                     "cpu_per_thread_s": round(m["cpu_per_thread_s"], 3), "bf16": use_bf16,
+                     "unpadded": name == "fast"}
     return out
 
 
