@@ -117,7 +117,10 @@ class EmotionRecognizer:
             as data preparation does) or ``"error"`` (raise ValueError).
         max_tokens: padded positions per batch in :meth:`predict_batch`.
         bf16: run the model under bfloat16 autocast (CPU with AVX512-bf16/AMX, or CUDA); off by
-            default because probabilities then differ from fp32 by up to about 1e-2.
+            default because probabilities then differ from fp32 by up to about 1e-2. The linear
+            layers' weights are cast once, at the first bf16 prediction (autocast would cast them
+            at every call: same numbers, half the memory traffic); the model's weights must not
+            change afterwards.
         unpadded: run the encoders on the real tokens only (``model.set_unpadded_encoders``; same
             probabilities to about 1e-6, less compute: no padding, and for the shallow fusion a
             last layer at the CLS position only).
@@ -142,6 +145,7 @@ class EmotionRecognizer:
         self.long_audio = long_audio
         self.max_tokens = max_tokens
         self.bf16 = bf16
+        self._bf16_weights = None  # {parameter name: bf16 copy} of the linear layers, made on first use
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -225,11 +229,24 @@ class EmotionRecognizer:
             net_input[f"{m}_tokens"] = data_utils.collate_tokens(values, self.dicts[m].pad()).to(self.device)
         return net_input
 
+    def _linear_weights_in_bf16(self):
+        """bf16 copies of every linear layer's weight and bias: what autocast casts them to at each call."""
+        if self._bf16_weights is None:
+            self._bf16_weights = {
+                f"{name}.{kind}": tensor.detach().to(torch.bfloat16)
+                for name, module in self.model.named_modules() if isinstance(module, torch.nn.Linear)
+                for kind, tensor in (("weight", module.weight), ("bias", module.bias)) if tensor is not None}
+        return self._bf16_weights
+
     @torch.inference_mode()
     def _forward(self, batch):
         """Model outputs of a batch of :class:`Encoded`, as float32 on the CPU."""
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            logits = self.model(**self._collate(batch))
+        net_input = self._collate(batch)
+        if not self.bf16:
+            return self.model(**net_input).float().cpu()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16):
+            logits = torch.func.functional_call(self.model, self._linear_weights_in_bf16(), kwargs=net_input,
+                                                strict=False)
         return logits.float().cpu()
 
     def _outputs(self, logits):

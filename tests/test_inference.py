@@ -159,6 +159,25 @@ def test_unpadded_encoders_give_the_padded_probabilities(rec, encoded):
         assert got == pytest.approx(want, abs=1e-5)
 
 
+def test_bf16_casts_the_linear_weights_once_with_autocasts_numbers(rec, encoded):
+    """bf16=True: the same probabilities as the model under plain autocast, from weights cast once."""
+    net_input = rec._collate(encoded[:3])
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = rec.model(**net_input).float()
+    rec.bf16 = True
+    try:
+        got = rec._forward(encoded[:3])
+        weights = rec._bf16_weights
+        rec._forward(encoded[:1])
+        assert rec._bf16_weights is weights  # made once
+    finally:
+        rec.bf16 = False
+    assert all(w.dtype == torch.bfloat16 for w in weights.values())
+    assert "encoders.text.encoder.sentence_encoder.layers.0.fc1.weight" in weights
+    assert not any("embed" in name for name in weights)  # only linear layers: embeddings stay fp32
+    torch.testing.assert_close(got, expected, atol=0, rtol=0)
+
+
 def test_stereo_44k_equals_mono_16k(rec, test_utterances, tmp_path):
     """A stereo 44.1 kHz file gives the answer of its 16 kHz mono version; arrays equal files."""
     u = test_utterances[0]
