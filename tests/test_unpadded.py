@@ -2,8 +2,9 @@
 
 A single layer on packed tokens against fairseq's layer on the padded batch (post- and pre-norm),
 the encoders' features and every gradient against fairseq's forward, the CLS-only last layer,
-training losses (shallow and co-attention), activation checkpointing with dropout on, and
-fairseq-train end to end.
+training losses (shallow and co-attention), activation checkpointing with dropout on, and the
+refusal of attention options it does not implement (fairseq-train with the flag:
+``test_fast_paths.test_fairseq_train_with_the_fast_flags``).
 """
 import copy
 
