@@ -3,7 +3,8 @@
 Baseline: batch size 1 with the gradients of 8 utterances accumulated per update (the paper's
 bs 1 x update-freq), fp32, encoders recomputed. Each fast path runs the same updates over the same
 utterances: length-grouped padded batches, bf16 autocast, activation checkpointing, the
-frozen-feature cache. Also fairseq-train end to end with the fast flags.
+frozen-feature cache. Also fairseq-train end to end with the fast flags, and fairseq-validate of
+an --unpadded-encoders checkpoint against fairseq's padded forward (--model-overrides).
 """
 import copy
 
@@ -11,10 +12,11 @@ import pytest
 import torch
 from fairseq.modules import FairseqDropout
 from test_model import make_model, make_task
-from test_train_cli import run_train
+from test_train_cli import run_train, run_validate
 from tiny_pretrained import checkpoint_paths, tiny_assets
 
 from emotion_criterions.multimodal_emotion import MultimodalEmotionCriterion
+from emotion_models import encoders, unpadded
 
 UPDATES, PER_UPDATE = 3, 8
 
@@ -133,7 +135,7 @@ def test_feature_cache_needs_frozen_encoders():
         make_model(make_task(), cache_frozen_features=True)
 
 
-def test_fairseq_train_with_the_fast_flags(tmp_path):
+def test_fairseq_train_with_the_fast_flags(tmp_path, monkeypatch):
     speech, text = checkpoint_paths(tiny_assets()["pretrained"])
     common = ["--speech-checkpoint", str(speech), "--text-checkpoint", str(text), "--autocast-bf16",
               "--max-tokens", "512", "--batch-size", "16", "--optimizer", "torch_adamw", "--unpadded-encoders"]
@@ -142,6 +144,17 @@ def test_fairseq_train_with_the_fast_flags(tmp_path):
     run_train(tiny_assets()["iemocap_binary"], tmp_path / "b", "ssl_emotion_shallow",
               common + ["--freeze-ssl", "--cache-frozen-features"])
     assert (tmp_path / "a" / "checkpoint_last.pt").exists() and (tmp_path / "b" / "checkpoint_last.pt").exists()
+    # fairseq-validate rebuilds the unpadded model from the checkpoint; fairseq's padded forward gives the same loss
+    calls = []
+    monkeypatch.setattr(encoders, "encode_unpadded", lambda *a: calls.append(1) or unpadded.encode_unpadded(*a))
+    checkpoint = tmp_path / "a" / "checkpoint_last.pt"
+    loss = run_validate(tiny_assets()["iemocap_binary"], checkpoint, subset="valid")["loss"]
+    assert calls, "the checkpoint's model should run the unpadded forward"
+    calls.clear()
+    padded_loss = run_validate(tiny_assets()["iemocap_binary"], checkpoint, subset="valid",
+                               extra=["--model-overrides", "{'unpadded_encoders': False}"])["loss"]
+    assert not calls
+    assert loss == pytest.approx(padded_loss, abs=2e-3)  # as printed: 3 decimals
 
 
 def test_max_tokens_batches_are_length_grouped_and_bounded():
