@@ -27,8 +27,9 @@ def check_supported(sentence_encoder):
     """Raise ValueError for encoder layers whose attention options this forward does not reproduce."""
     for i, layer in enumerate(sentence_encoder.layers):
         if layer.self_attn.bias_k is not None or layer.self_attn.add_zero_attn:
-            raise ValueError(f"--unpadded-encoders: encoder layer {i} uses add_bias_kv or add_zero_attn, which "
-                             "the unpadded forward does not implement; train without the option")
+            raise ValueError(f"unpadded encoders: encoder layer {i} uses add_bias_kv or add_zero_attn, which "
+                             "the unpadded forward does not implement; leave --unpadded-encoders off "
+                             "(EmotionRecognizer: unpadded=False)")
 
 
 def _heads(x, heads):
