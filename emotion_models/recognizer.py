@@ -149,14 +149,16 @@ class EmotionRecognizer:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_checkpoint(cls, checkpoint, pretrained_dir, device="cpu", **kwargs):
+    def from_checkpoint(cls, checkpoint, pretrained_dir, device="cpu", exact_tokens=True, **kwargs):
         """Load a fairseq-train checkpoint of ``ssl_emotion`` and the pretrained tokenizers it needs.
 
         The checkpoint's data directory need not exist: the dictionaries come from
         ``pretrained_dir`` (``bert_kmeans/dict.txt``, ``roberta.large/dict.txt``, each + ``<mask>``),
         which must also hold ``vq-wav2vec_kmeans.pt`` (speech models) and ``gpt2_bpe/`` (text
         models). The pretrained encoders' weights are not read: the checkpoint holds them.
-        ``kwargs`` go to the constructor (``long_audio``, ``max_tokens``, ``bf16``, ``unpadded``).
+        ``exact_tokens=False`` runs vq-wav2vec's convolutions as matrix products (faster on CPU;
+        a token can differ from fairseq's where two codewords tie to float rounding, see
+        :class:`SpeechTokenizer`). ``kwargs`` go to the constructor (``long_audio``, ``max_tokens``, ``bf16``, ``unpadded``).
         """
         layout = PretrainedLayout(pretrained_dir)
         layout.check(layout.speech_dict, layout.text_dict)
@@ -165,7 +167,8 @@ class EmotionRecognizer:
         modalities = model.encoder_max_positions()
         tokenizer = bpe = None
         if "speech" in modalities:
-            tokenizer = SpeechTokenizer.from_checkpoint(layout.check(layout.vq_wav2vec).vq_wav2vec, device=device)
+            tokenizer = SpeechTokenizer.from_checkpoint(layout.check(layout.vq_wav2vec).vq_wav2vec, device=device,
+                                                        exact=exact_tokens)
         if "text" in modalities:
             layout.check(layout.bpe_encoder_json, layout.bpe_vocab)
             bpe = load_bpe(layout.bpe_encoder_json, layout.bpe_vocab)

@@ -10,7 +10,10 @@ batches bounded by --max-tokens, bf16 autocast where supported, fused AdamW, --u
 on a CPU --fast-cpu-dropout) in the same run, interleaved when repeated. ``fast_padded`` is fast
 without --unpadded-encoders, ``fast_fairseq_dropout`` fast without --fast-cpu-dropout;
 ``fast_attention_dropout0`` drops the encoders' attention dropout (a regularization change), the
-bound PyTorch's CPU flash-attention kernel (no dropout) gives.
+bound PyTorch's CPU flash-attention kernel (no dropout) gives. For tokenization and latency the
+CPU fast configuration computes vq-wav2vec's convolutions as matrix products (tokens equal
+fairseq's except at float-rounding ties; the count of differing frames is printed), and
+``exact`` / ``fast_exact_tokens`` keep fairseq's convolutions.
 
 Workload: the ssl_emotion model (shallow fusion, iemocap_binary head) built through the project's
 code from in-memory args with random weights, Speech-BERT 768 x 12 heads / ffn 3072 (2048
@@ -234,7 +237,12 @@ def configs(device, bf16, quick=False):
 
 
 def tokenize_rtf(seconds, threads, device, seed=0):
-    """vq-wav2vec (released architecture, random weights) RTF: fairseq's quantizer vs the project's tokenizer."""
+    """vq-wav2vec (released architecture, random weights) RTF: fairseq's featurize vs the project's tokenizer.
+
+    baseline: fairseq's feature extractor and ``forward_idx``; exact: the tokenizer's bit-exact
+    quantizer; fast: also the matrix-product feature extractor on CPU (``exact=False``), with the
+    fraction of frames whose token differs from fairseq's.
+    """
     import logging
 
     from emotion_data.speech_tokenizer import SpeechTokenizer
@@ -244,33 +252,44 @@ def tokenize_rtf(seconds, threads, device, seed=0):
     logging.getLogger("fairseq.models.wav2vec.wav2vec").setLevel(logging.WARNING)
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    tok = SpeechTokenizer(build_wav2vec(release_args()), device=device)
+    model = build_wav2vec(release_args())
+    exact = SpeechTokenizer(model, device=device)
+    fast = SpeechTokenizer(model, device=device, exact=device != "cpu")
     wavs = utterances(seconds, seed)
     audio_s = sum(len(w) for w in wavs) / 16000
 
     def fairseq_path(wav):  # fairseq's examples/wav2vec featurize: features, then forward_idx
         x = torch.from_numpy(wav)[None].to(device)
-        return tok.model.vector_quantizer.forward_idx(tok.model.feature_extractor(x))[1]
+        return model.vector_quantizer.forward_idx(model.feature_extractor(x))[1].squeeze(0)
 
+    paths = {"baseline": fairseq_path, "exact": exact.indices, "fast": fast.indices}
     with torch.inference_mode():
-        tok.indices(wavs[0]), fairseq_path(wavs[0])  # warm-up
-        times = {"baseline": [], "fast": []}
+        for fn in paths.values():  # warm-up
+            fn(wavs[0])
+        times = {name: [] for name in paths}
         for _ in range(2):  # interleaved passes; the faster counts (shared cores)
-            for name, fn in (("baseline", fairseq_path), ("fast", tok.indices)):
+            for name, fn in paths.items():
                 _sync(device)
                 start = time.perf_counter()
                 for wav in wavs:
                     fn(wav)
                 _sync(device)
                 times[name].append(time.perf_counter() - start)
-    return {k: round(min(v) / audio_s, 4) for k, v in times.items()} | {"seconds_audio": round(audio_s, 1)}
+        pairs = [(fast.indices(wav), fairseq_path(wav).cpu()) for wav in wavs]
+    differing = sum((ours != ref).any(1).sum().item() for ours, ref in pairs)
+    return {k: round(min(v) / audio_s, 4) for k, v in times.items()} | {
+        "seconds_audio": round(audio_s, 1), "fast_exact": fast.exact,
+        "fast_frames_differing": differing, "frames": sum(len(ref) for _, ref in pairs)}
 
 
 def latency(threads, device, bf16, repeats):
     """Single-utterance (5 s + a sentence) latency, full-size models (12 + 24 layers), baseline vs fast.
 
-    baseline: fp32 and fairseq's padded encoder forward; fast: bf16 where supported, unpadded encoders.
+    baseline: fp32, fairseq's padded encoder forward and convolutions; fast: bf16 where supported,
+    unpadded encoders, and on CPU the matrix-product feature extractor (``fast_exact_tokens``
+    keeps fairseq's convolutions).
     """
+    from emotion_data.speech_tokenizer import SpeechTokenizer
     from emotion_models.recognizer import measure_latency
     from measure_latency import full_size_recognizer
 
@@ -279,16 +298,19 @@ def latency(threads, device, bf16, repeats):
     if device == "cuda":
         rec.model.to(device)
         rec.device = torch.device(device)
-        rec.tokenizer = type(rec.tokenizer)(rec.tokenizer.model, device=device)
+    wav2vec = rec.tokenizer.model
+    configs = {"baseline": (False, False, True), "fast_exact_tokens": (bf16, True, True),
+               "fast": (bf16, True, device != "cpu")}  # name: (bf16, unpadded, exact tokens)
     out = {}
-    for name, use_bf16 in (("baseline", False), ("fast", bf16)):
+    for name, (use_bf16, unpadded, exact) in configs.items():
         rec.bf16 = use_bf16
-        rec.model.set_unpadded_encoders(name == "fast")
+        rec.model.set_unpadded_encoders(unpadded)
+        rec.tokenizer = SpeechTokenizer(wav2vec, device=device, exact=exact)
         m = measure_latency(rec, 5.0, repeats=repeats, threads=threads)
         out[name] = {"median_s": round(m["median_s"], 3), "min_s": round(m["min_s"], 3),
                      "model_s": round(m["model_median_s"], 3), "encode_s": round(m["encode_median_s"], 3),
                      "cpu_per_thread_s": round(m["cpu_per_thread_s"], 3), "bf16": use_bf16,
-                     "unpadded": name == "fast"}
+                     "unpadded": unpadded, "exact_tokens": exact}
     return out
 
 

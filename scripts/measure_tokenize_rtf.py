@@ -3,7 +3,9 @@
 Random weights (the timing does not depend on them), random 3-10 s utterances, ``--threads`` torch
 threads. Prints JSON: rtf (wall seconds per audio second, fastest of ``--repeat`` passes; on busy
 shared cores also read the CPU seconds per audio second), seconds_audio, the split into
-feature extractor and quantizer (one pass), and the speedup of the exact quantizer over fairseq's forward_idx.
+feature extractor and quantizer (one pass), the speedup of the exact quantizer over fairseq's
+forward_idx, and with ``--fast-tokenizer`` (matrix-product convolutions) the frames whose token
+differs from fairseq's featurize.
 
     python scripts/measure_tokenize_rtf.py --seconds 30 --threads 2
 """
@@ -39,13 +41,15 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and audio")
     parser.add_argument("--repeat", type=int, default=3, help="timed passes; the fastest counts (shared CPUs)")
+    parser.add_argument("--fast-tokenizer", action="store_true",
+                        help="time the matrix-product feature extractor (SpeechTokenizer(exact=False))")
     args = parser.parse_args()
 
     logging.getLogger("fairseq.models.wav2vec.wav2vec").setLevel(logging.WARNING)  # no model printout
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     model = build_model(release_args())
-    tok = SpeechTokenizer(model)
+    tok = SpeechTokenizer(model, exact=not args.fast_tokenizer)
     wavs = utterances(args.seconds, args.seed)
     tok.indices(wavs[0])  # warm-up
 
@@ -58,18 +62,21 @@ def main():
         passes.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
     total = min(passes)
-    identical = True
+    identical, differing, frames = True, 0, 0
     with torch.inference_mode():  # split the time, and check identity with fairseq's quantizer
         for wav in wavs:
             t0 = time.perf_counter()
-            features = model.feature_extractor(torch.from_numpy(wav)[None])
+            features = tok.features(torch.from_numpy(wav)[None])
             t1 = time.perf_counter()
             fast = tok._quantize(features)
             t2 = time.perf_counter()
             ref = model.vector_quantizer.forward_idx(features)[1].squeeze(0)
             t3 = time.perf_counter()
+            fairseq = model.vector_quantizer.forward_idx(model.feature_extractor(torch.from_numpy(wav)[None]))[1]
             t_feat, t_fast, t_fairseq = t_feat + t1 - t0, t_fast + t2 - t1, t_fairseq + t3 - t2
             identical &= torch.equal(fast, ref)
+            differing += (fast != fairseq.squeeze(0)).any(1).sum().item()
+            frames += len(fast)
 
     seconds_audio = sum(len(w) for w in wavs) / 16000
     print(json.dumps({
@@ -83,7 +90,10 @@ def main():
         "quantizer_rtf": round(t_fast / seconds_audio, 4),
         "fairseq_quantizer_rtf": round(t_fairseq / seconds_audio, 4),
         "fast_vs_fairseq_quantizer_speedup": round(t_fairseq / t_fast, 1),
-        "indices_identical_to_fairseq": bool(identical),
+        "quantizer_identical_to_fairseq": bool(identical),
+        "exact_features": tok.exact,
+        "frames_differing_from_fairseq": differing,
+        "frames": frames,
         "params": sum(p.numel() for p in model.parameters()),
     }))
 

@@ -225,6 +225,24 @@ def test_cli_one_row_per_manifest_row(trained, test_utterances, tmp_path):
     assert "predict" in proc.stderr  # tqdm progress bar
 
 
+def test_cli_fast_tokenizer(rec, trained, test_utterances, tmp_path):
+    """--fast-tokenizer: matrix-product vq-wav2vec features; the API's probabilities to rounding."""
+    u = test_utterances[0]
+    sf.write(tmp_path / "utt.wav", _audio(u), 16000)
+    fast = EmotionRecognizer.from_checkpoint(trained["checkpoint"], trained["pretrained"], exact_tokens=False)
+    assert not fast.tokenizer.exact and rec.tokenizer.exact
+    ours, ref = fast.tokenizer.indices(_audio(u)), rec.tokenizer.indices(_audio(u))
+    assert (ours != ref).any(1).float().mean() <= 0.01
+    proc = _run([sys.executable, REPO / "scripts" / "predict.py", "--checkpoint", trained["checkpoint"],
+                 "--pretrained", trained["pretrained"], "--audio", tmp_path / "utt.wav", "--text", u["text"],
+                 "--fast-tokenizer"], cwd=tmp_path)
+    assert "--fast-tokenizer: vq-wav2vec convolutions as matrix products" in proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    expected = rec.predict(tmp_path / "utt.wav", u["text"])
+    assert got["happy"] == pytest.approx(expected["happy"], abs=1e-2)
+    assert {e: got[e] for e in EMOTIONS} == pytest.approx(fast.predict(tmp_path / "utt.wav", u["text"]), abs=1e-6)
+
+
 def test_fused_model_refuses_missing_modality(rec, test_utterances):
     u = test_utterances[0]
     wav = _audio(u)
