@@ -8,7 +8,7 @@ s reads the input as rows of s frames, so it is ceil(k / s) matrix products of s
 (no im2col copy); the group norm, the activation, skip connections and log compression follow as
 fairseq's. Float32 throughout, but the summation order differs from oneDNN's, so features differ
 by float rounding (about 1e-6 relative) and a k-means token whose two nearest codewords are that
-close can change: measured, 2 frames in 4,149 (``BENCHMARKS.md``). Data preparation keeps fairseq's
+close can change: measured, 1 or 2 frames in 3,267 (``BENCHMARKS.md``). Data preparation keeps fairseq's
 convolutions; the recognizer uses this only when asked (``exact_tokens=False``).
 """
 import math
