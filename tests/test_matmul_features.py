@@ -9,13 +9,7 @@ from emotion_data.speech_tokenizer import SpeechTokenizer
 from emotion_data.vq_wav2vec_standin import build_model, release_args, standin_args
 from test_speech_tokenizer import fairseq_indices, speechlike
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def features_both_ways(args, wav, seed=0):

@@ -14,6 +14,7 @@ from emotion_data.vq_wav2vec_standin import build_model, build_standin, release_
 from emotion_models import safe_checkpoint
 
 SR = 16000
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def speechlike(seconds, seed):
@@ -32,15 +33,6 @@ def fairseq_indices(model, wav):
     with torch.inference_mode():
         features = model.feature_extractor(torch.from_numpy(wav)[None])
         return model.vector_quantizer.forward_idx(features)[1].squeeze(0)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small convolutions run faster on one thread than on two shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
