@@ -78,8 +78,8 @@ class SpeechTokenizer:
 
     def __init__(self, model: Wav2VecModel, device="cpu", exact=True):
         """``exact=False`` computes the convolutions as matrix products (:mod:`.matmul_features`):
-        1.3-1.5x faster on CPU, but a token whose two nearest codewords are within float rounding
-        of each other can differ from fairseq's (measured: 1 or 2 frames in 3,267, BENCHMARKS.md)."""
+        faster on CPU (BENCHMARKS.md), but a token whose two nearest codewords are within float
+        rounding of each other can differ from fairseq's (measured: 0 to 2 frames in 3,267)."""
         assert model.vector_quantizer is not None and hasattr(model.vector_quantizer, "expand_embedding"), \
             "the checkpoint is not a k-means vq-wav2vec model (vq_type must be 'kmeans')"
         self.model = model.eval().float().to(device)

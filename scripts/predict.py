@@ -44,7 +44,7 @@ def parse_args(argv=None):
     p.add_argument("--max-tokens", type=int, default=8192, help="padded positions per batch")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on AVX512-bf16/AMX CPUs; ~1e-2 off)")
     p.add_argument("--fast-tokenizer", action="store_true",
-                   help="vq-wav2vec convolutions as matrix products (1.2-1.5x faster on CPU; a token can "
+                   help="vq-wav2vec convolutions as matrix products (faster on CPU, BENCHMARKS.md; a token can "
                         "differ from fairseq's where two codewords tie to float rounding)")
     args = p.parse_args(argv)
     if args.manifest is None and args.audio is None and args.text is None:

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from emotion_data import matmul_features
 from emotion_data.matmul_features import MatmulFeatureExtractor
 from emotion_data.speech_tokenizer import SpeechTokenizer
 from emotion_data.vq_wav2vec_standin import build_model, release_args, standin_args
@@ -25,6 +26,7 @@ def features_both_ways(args, wav, seed=0):
     {},  # the release
     {"log_compression": True},  # fairseq 0.12's default
     {"skip_connections_feat": True, "non_affine_group_norm": True},
+    {"non_affine_group_norm": True},
     {"conv_feature_layers": "[(32, 10, 5), (48, 7, 3), (48, 3, 2), (48, 1, 1)]"},  # kernel not 2 x stride
 ])
 def test_features_equal_fairseq_to_float_rounding(overrides):
@@ -33,6 +35,28 @@ def test_features_equal_fairseq_to_float_rounding(overrides):
     reference, fast = features_both_ways(args, speechlike(1.37, seed=3))
     assert fast.shape == reference.shape
     torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("layers", [
+    None,  # the stand-in's, with the release's kernels and strides
+    "[(32, 10, 5), (48, 7, 3), (48, 3, 2), (48, 1, 1)]",  # block 1 with 3 taps
+])
+@pytest.mark.parametrize("chunk", [1, 5, 64])
+def test_features_equal_fairseq_when_block_0_is_made_in_pieces(monkeypatch, layers, chunk):
+    """Block 1 reads block 0's output piece by piece: pieces of any size give fairseq's features."""
+    monkeypatch.setattr(matmul_features, "CHUNK_FRAMES", chunk)
+    args = release_args(conv_feature_layers=layers or standin_args().conv_feature_layers)
+    reference, fast = features_both_ways(args, speechlike(0.31, seed=5))
+    torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("frames", [1, 2, 3, 6, 7])
+def test_two_taps_take_winograd_products_equal_to_the_direct_sum(frames):
+    generator = torch.Generator().manual_seed(frames)
+    x, w0, w1 = (torch.randn(shape, generator=generator, dtype=torch.float64)
+                 for shape in ((frames + 1, 8), (8, 3), (8, 3)))
+    out = matmul_features._conv_rows(x, [w0, w1], w0 + w1, torch.empty(frames, 3, dtype=torch.float64))
+    torch.testing.assert_close(out, x[:frames] @ w0 + x[1:] @ w1, rtol=1e-12, atol=1e-12)
 
 
 def test_features_of_audio_with_a_dc_offset():
