@@ -31,6 +31,7 @@ import multiprocessing
 import os
 import platform
 import resource
+import signal
 import sys
 import time
 from pathlib import Path
@@ -209,13 +210,98 @@ def measure_training(job):
     return result
 
 
-def in_child(job):
-    """Run ``measure_training(job)`` in a fresh process (clean peak memory, no state between configs)."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        result = pool.apply(measure_training, (job,))
-    brief = {k: round(v, 3) for k, v in result.items() if isinstance(v, float)}
+def _send_result(target, job, connection):
+    connection.send(target(job))
+
+
+def in_child(job, target=measure_training):
+    """Run ``target(job)`` in a fresh process (clean peak memory, no state between configs).
+
+    A process that dies (the out-of-memory killer, a crash, an exception) gives ``{"failed": why}``
+    instead of a result, so that the other configurations are still measured and reported.
+    """
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_send_result, args=(target, job, sender))
+    process.start()
+    sender.close()  # the child holds the only sending end: its death ends recv() with EOFError
+    try:
+        result = receiver.recv()
+    except EOFError:
+        result = None
+    process.join()
+    if result is None:
+        code = process.exitcode
+        why = f"exit status {code}" if code >= 0 else f"killed by signal {-code}"
+        if code == -signal.SIGKILL:
+            why += " (most often the kernel's out-of-memory killer)"
+        result = {"failed": f"the measuring process died: {why}"}
+    brief = {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()
+             if isinstance(v, (float, str))}
     print(f"[benchmark] {job['kind']} {job['config']}: {brief}", file=sys.stderr, flush=True)  # progress
     return result
+
+
+def summarize_training(runs):
+    """Per configuration: the median throughput, the ratios to the baseline, peak memory.
+
+    ``runs`` maps each configuration to its results, one per interleaved repeat. A configuration
+    with a failed repeat is reported as ``{"failed": why}``; ratios need a baseline that ran.
+    """
+    train = {}
+    for name, rs in runs.items():
+        failed = [r["failed"] for r in rs if "failed" in r]
+        if failed:
+            train[name] = {"failed": failed[0]}
+            continue
+        train[name] = {"utt_per_s": round(float(np.median([r["utt_per_s"] for r in rs])), 3),
+                       "utt_per_s_runs": [round(r["utt_per_s"], 3) for r in rs],
+                       "updates": rs[0]["updates"], "peak_rss_gb": round(max(r["peak_rss_gb"] for r in rs), 2),
+                       "peak_over_model_gb": round(max(r["peak_over_model_gb"] for r in rs), 2),
+                       "first_loss": round(rs[0]["loss"], 3)}
+        if "peak_cuda_gb" in rs[0]:
+            train[name]["peak_cuda_gb"] = round(max(r["peak_cuda_gb"] for r in rs), 2)
+    if "failed" in train["baseline"]:
+        return train
+    base = train["baseline"]["utt_per_s"]
+    for name, summary in train.items():
+        if "failed" in summary:
+            continue
+        summary["speedup"] = round(summary["utt_per_s"] / base, 2)
+        # ratio per interleaved repeat (same load), then median
+        summary["speedup_runs"] = [round(a["utt_per_s"] / b["utt_per_s"], 2)
+                                   for a, b in zip(runs[name], runs["baseline"])]
+        # best run over best run: the least disturbed measurement of each (shared or virtual cores)
+        summary["speedup_best"] = round(max(r["utt_per_s"] for r in runs[name])
+                                        / max(r["utt_per_s"] for r in runs["baseline"]), 2)
+    return train
+
+
+def summarize_frozen(base, fast):
+    """Frozen-SSL epoch costs: recomputing the encoders (baseline) against the feature cache (fast)."""
+    failed = [r["failed"] for r in (base, fast) if "failed" in r]
+    if failed:
+        return {"failed": failed[0]}
+    recompute = base["later_epoch_s"]
+    return {
+        "speedup": round(recompute / fast["later_epoch_s"], 1),
+        "baseline_recompute_epoch_s": round(recompute, 3),
+        "fast_fill_epoch_s": round(fast["first_epoch_s"], 3),  # batched recompute + filling the cache
+        "fast_cached_epoch_s": round(fast["later_epoch_s"], 4),
+        "cached_vs_batched_recompute": round(fast["first_epoch_s"] / fast["later_epoch_s"], 1),
+        "speedup_over_10_epochs": round(10 * recompute / (fast["first_epoch_s"] + 9 * fast["later_epoch_s"]), 1),
+        "utterances": base["utterances"],
+        "peak_over_model_gb": {"baseline": round(base["peak_over_model_gb"], 2),
+                               "fast": round(fast["peak_over_model_gb"], 2)}}
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo (None where there is none): kernels differ by vendor."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), None)
+    except OSError:
+        return None
 
 
 def configs(device, bf16, quick=False):
@@ -351,7 +437,7 @@ def main(argv=None):
            "utterances": n, "seed": args.seed}
     sp, tx = lengths(n, args.seed)
     out = {"train_speedup": None, "frozen_epoch_speedup": None, "tokenize_rtf": None, "latency_s": None,
-           "machine": {"device": device, "cpu": platform.processor() or platform.machine(),
+           "machine": {"device": device, "cpu": platform.processor() or platform.machine(), "cpu_model": cpu_model(),
                        "cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
                        "bf16_supported": bf16,
                        "gpu": torch.cuda.get_device_name() if device == "cuda" else None},
@@ -366,43 +452,16 @@ def main(argv=None):
         for _ in range(repeats):
             for name, config in cfgs.items():
                 runs[name].append(in_child(dict(job, kind="train", config=config)))
-        train = {}
-        for name, rs in runs.items():
-            train[name] = {"utt_per_s": round(float(np.median([r["utt_per_s"] for r in rs])), 3),
-                           "utt_per_s_runs": [round(r["utt_per_s"], 3) for r in rs],
-                           "updates": rs[0]["updates"], "peak_rss_gb": round(max(r["peak_rss_gb"] for r in rs), 2),
-                           "peak_over_model_gb": round(max(r["peak_over_model_gb"] for r in rs), 2),
-                           "first_loss": round(rs[0]["loss"], 3)}
-            if device == "cuda":
-                train[name]["peak_cuda_gb"] = round(max(r["peak_cuda_gb"] for r in rs), 2)
-        base = train["baseline"]["utt_per_s"]
-        for name in cfgs:
-            train[name]["speedup"] = round(train[name]["utt_per_s"] / base, 2)
-            # ratio per interleaved repeat (same load), then median
-            train[name]["speedup_runs"] = [round(a["utt_per_s"] / b["utt_per_s"], 2)
-                                           for a, b in zip(runs[name], runs["baseline"])]
-            # best run over best run: the least disturbed measurement of each (shared or virtual cores)
-            train[name]["speedup_best"] = round(max(r["utt_per_s"] for r in runs[name])
-                                                / max(r["utt_per_s"] for r in runs["baseline"]), 2)
+        train = summarize_training(runs)
         out["train"] = train
-        out["train_speedup"] = train["fast"]["speedup"]
-        out["train_speedup_best"] = train["fast"]["speedup_best"]
-        out["train_speedup_attention_dropout0"] = train["fast_attention_dropout0"]["speedup"]
+        out["train_speedup"] = train["fast"].get("speedup")
+        out["train_speedup_best"] = train["fast"].get("speedup_best")
+        out["train_speedup_attention_dropout0"] = train["fast_attention_dropout0"].get("speedup")
     if "frozen" not in args.skip:
-        epochs = 3
         base = in_child(dict(job, kind="frozen", config=cfgs["baseline"], epochs=2))
-        fast = in_child(dict(job, kind="frozen", config=dict(cfgs["fast"], cache=True), epochs=epochs))
-        recompute = base["later_epoch_s"]
-        out["frozen"] = {
-            "baseline_recompute_epoch_s": round(recompute, 3),
-            "fast_fill_epoch_s": round(fast["first_epoch_s"], 3),  # batched recompute + filling the cache
-            "fast_cached_epoch_s": round(fast["later_epoch_s"], 4),
-            "cached_vs_batched_recompute": round(fast["first_epoch_s"] / fast["later_epoch_s"], 1),
-            "speedup_over_10_epochs": round(10 * recompute / (fast["first_epoch_s"] + 9 * fast["later_epoch_s"]), 1),
-            "utterances": base["utterances"],
-            "peak_over_model_gb": {"baseline": round(base["peak_over_model_gb"], 2),
-                                   "fast": round(fast["peak_over_model_gb"], 2)}}
-        out["frozen_epoch_speedup"] = round(recompute / fast["later_epoch_s"], 1)
+        fast = in_child(dict(job, kind="frozen", config=dict(cfgs["fast"], cache=True), epochs=3))
+        out["frozen"] = summarize_frozen(base, fast)
+        out["frozen_epoch_speedup"] = out["frozen"].get("speedup")
     if "tokenize" not in args.skip:
         rtf = tokenize_rtf(10.0 if args.quick else 30.0, args.threads, device, args.seed)
         out["tokenize"] = rtf
@@ -415,6 +474,10 @@ def main(argv=None):
                            "end": [round(x, 2) for x in os.getloadavg()]}
     out["wall_s"] = round(time.time() - started, 1)
     print(json.dumps(out, indent=1))
+    failed = [name for name, summary in {**out.get("train", {}), "frozen": out.get("frozen", {})}.items()
+              if "failed" in summary]
+    if failed:
+        sys.exit(f"benchmark: {', '.join(failed)} failed (see the JSON)")
 
 
 if __name__ == "__main__":
