@@ -2,7 +2,8 @@
 
 For each modality ``DATA_DIR/<modality>/`` receives ``dict.txt`` (a byte copy of the pretrained
 model's dictionary) and ``{split}.bin/.idx``. fairseq writes into a temporary folder inside
-``DATA_DIR``; the files are then moved into place with ``os.replace``.
+``DATA_DIR`` (a killed run's folder is removed by the next run: :func:`remove_interrupted_work`);
+the files are then moved into place with ``os.replace``.
 """
 import os
 import shutil
@@ -14,25 +15,16 @@ from pathlib import Path
 from fairseq.data import Dictionary
 
 
-def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+WORK_PREFIX = ".binarize-"  # fairseq-preprocess's working folder inside DATA_DIR
 
 
-def atomic_write_lines(path, lines):
-    """Write one line per item (newline-terminated) atomically."""
-    atomic_write_text(path, "".join(f"{line}\n" for line in lines))
+def remove_interrupted_work(out_dir):
+    """Remove what an interrupted preparation left in ``out_dir``: binarization folders and temporary files."""
+    out_dir = Path(out_dir)
+    for stale in out_dir.glob(f"{WORK_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for stale in out_dir.rglob(".*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def preprocess_command():
@@ -60,8 +52,9 @@ def binarize(out_dir, modalities, workers=1):
     a failure raises RuntimeError with fairseq's output.
     """
     out_dir = Path(out_dir)
-    work = Path(tempfile.mkdtemp(prefix=".binarize-", dir=out_dir))
-    text_dir = Path(tempfile.mkdtemp(prefix="prepare-lines-"))  # fairseq splits --validpref on commas
+    work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=out_dir))
+    text_dir = work / "lines"  # a path without commas: fairseq splits --validpref on them
+    text_dir.mkdir()
     try:
         procs = {}
         for modality, (dict_path, splits) in modalities.items():
@@ -92,4 +85,3 @@ def binarize(out_dir, modalities, workers=1):
             os.replace(work / "dict.txt", target / "dict.txt")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(text_dir, ignore_errors=True)

@@ -25,7 +25,8 @@ from tqdm import tqdm
 from emotion_models.pretrained import PretrainedLayout
 from emotion_tasks.labels import EMOTIONS
 from . import splits as splits_mod
-from .binarize import atomic_write_lines, atomic_write_text, binarize, unknown_rate
+from emotion_core.files import atomic_write_lines, atomic_write_text, check_not_an_input
+from .binarize import binarize, remove_interrupted_work, unknown_rate
 from .corpora import cmu_mosi, iemocap
 from .corpora.manifest import MANIFEST_COLUMNS, Problem, label_kind, read_manifest, write_manifest
 
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 MAX_FRAMES = 2046  # speech tokens kept per utterance: <s> + 2046 + </s> = Speech-BERT's 2048 positions
 CACHE_FILE = Path(".cache") / "speech_tokens.tsv"  # finished utterances, appended and flushed one by one
+DIGEST_FILE = Path(".cache") / "audio_digests.tsv"  # content digest of each audio file, by path, size and mtime
 REPORT_FILE = "prepare_report.json"
 MAX_LISTED = 200  # ids listed per report entry (counts are always complete)
 
@@ -64,9 +66,45 @@ def file_digest(path):
     return h.hexdigest()[:16]
 
 
-def utterance_key(u):
-    """Cache key of an utterance's speech: its id, audio file and segment."""
-    return hashlib.sha1(f"{u.id}\t{u.audio}\t{u.start}\t{u.end}".encode()).hexdigest()[:16]
+def utterance_key(u, audio_digest):
+    """Cache key of an utterance's speech: its id, audio file, segment and the file's content digest."""
+    return hashlib.sha1(f"{u.id}\t{u.audio}\t{u.start}\t{u.end}\t{audio_digest}".encode()).hexdigest()[:16]
+
+
+class AudioDigests:
+    """Content digests of audio files, remembered by (path, size, mtime) in ``DIGEST_FILE``.
+
+    A file whose size and modification time are unchanged since it was last hashed keeps its digest
+    (a rerun only stats the files); any other file is hashed again, so an audio file changed in place
+    gets a new digest and its utterances new cache keys.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.known = {}  # {audio path: (size, mtime_ns, digest)}
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                cells = line.split("\t")
+                if len(cells) == 4 and cells[1].isdigit() and cells[2].isdigit():
+                    self.known[cells[0]] = (int(cells[1]), int(cells[2]), cells[3])
+
+    def digest(self, audio):
+        """Digest of ``audio``'s content ("missing" when it cannot be read: reported by tokenization)."""
+        try:
+            st = os.stat(audio)
+        except OSError:
+            return "missing"
+        entry = self.known.get(audio)
+        if entry is None or entry[:2] != (st.st_size, st.st_mtime_ns):
+            try:
+                entry = (st.st_size, st.st_mtime_ns, file_digest(audio))
+            except OSError:
+                return "unreadable"
+            self.known[audio] = entry
+        return entry[2]
+
+    def save(self):
+        atomic_write_lines(self.path, [f"{p}\t{size}\t{mtime}\t{d}" for p, (size, mtime, d) in sorted(self.known.items())])
 
 
 # ----------------------------------------------------------------------------------------- cache
@@ -162,21 +200,28 @@ def _duration(u):
         return 0.0
 
 
-def tokenize_speech(utterances, checkpoint, cache, workers=1, factory=None):
-    """Tokenize the utterances missing from ``cache``; return ``(records by id, problems, summary)``.
+def tokenize_speech(utterances, keys, checkpoint, cache, workers=1, factory=None):
+    """Tokenize the utterances whose ``keys[id]`` is missing from ``cache``; return ``(records by id, problems, summary)``.
 
     Work goes longest first (length-sorted), so that ``workers`` processes stay balanced; each
-    process loads the tokenizer once (one torch thread each when ``workers`` > 1). Every finished
-    utterance is appended to the cache at once, so an interrupted run loses none of them.
+    process loads the tokenizer once (one torch thread each when ``workers`` > 1), after the main
+    process has loaded it once, so that a bad tokenizer checkpoint fails here with its error. Every
+    finished utterance is appended to the cache at once, so an interrupted run loses none of them.
+    Utterances cached under another key (their audio changed) are counted as rebuilt.
     """
     factory = factory or load_speech_tokenizer
-    keys = {u.id: utterance_key(u) for u in utterances}
     todo = sorted((u for u in utterances if keys[u.id] not in cache.records), key=_duration, reverse=True)
+    cached_ids = {r["id"] for r in cache.records.values()}
+    rebuilt = sorted(u.id for u in todo if u.id in cached_ids)
+    if rebuilt:
+        logger.info("speech tokens: %d utterance(s) tokenized again because their audio changed, e.g. %s",
+                    len(rebuilt), ", ".join(rebuilt[:5]))
     skipped = len(utterances) - len(todo)
     items = [(keys[u.id], u.id, u.audio, u.start, u.end) for u in todo]
     problems, done, seconds, t0 = [], 0, 0.0, time.perf_counter()
     logger.info("speech tokens: %d to do, %d already in %s", len(todo), skipped, cache.path)
     if items:
+        _WORKER["tokenizer"] = factory(str(checkpoint))  # a bad checkpoint fails here, before any worker starts
         with tqdm(total=len(utterances), initial=skipped, desc="speech tokens", unit="utt") as bar:
             if workers > 1:
                 ctx = multiprocessing.get_context("spawn")
@@ -185,11 +230,11 @@ def tokenize_speech(utterances, checkpoint, cache, workers=1, factory=None):
                     for r in results:
                         done, seconds = _collect(r, cache, problems, done, seconds, bar)
             else:
-                _init_worker(factory, str(checkpoint), 0)
                 for item in items:
                     done, seconds = _collect(_tokenize(item), cache, problems, done, seconds, bar)
     wall = time.perf_counter() - t0
     summary = {"done": done, "skipped": skipped, "failed": len(problems), "workers": workers,
+               "rebuilt_changed_audio": {"count": len(rebuilt), "ids": rebuilt[:MAX_LISTED]},
                "audio_seconds": round(seconds, 2), "wall_seconds": round(wall, 2),
                "utterances_per_second": round(done / wall, 2) if done else None,
                "real_time_factor": round(wall / seconds, 4) if seconds else None}
@@ -210,10 +255,10 @@ def _collect(r, cache, problems, done, seconds, bar):
 
 
 # ---------------------------------------------------------------------------------- data dir
-def _fingerprint(utterances, problems, options, digests):
+def _fingerprint(utterances, keys, problems, options, digests):
     h = hashlib.sha256()
     for u in utterances:
-        h.update("\t".join(str(getattr(u, c)) for c in MANIFEST_COLUMNS).encode() + b"\n")
+        h.update("\t".join([*(str(getattr(u, c)) for c in MANIFEST_COLUMNS), keys[u.id]]).encode() + b"\n")
     for p in problems:
         h.update(f"{p.id}\t{p.file}\t{p.problem}\n".encode())
     h.update(json.dumps([options, digests], sort_keys=True).encode())
@@ -257,6 +302,8 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     ``dropped.tsv``. Skips all work when ``out_dir`` already holds this very preparation.
     """
     out_dir, problems = Path(out_dir), list(problems)
+    if Path(source).is_file():  # a manifest: the data directory's own manifest.tsv must not replace it
+        check_not_an_input(out_dir / "manifest.tsv", [source], what="--out DIR writes DIR/manifest.tsv:")
     layout = PretrainedLayout(pretrained)
     layout.check(layout.vq_wav2vec, layout.speech_dict, layout.text_dict, layout.bpe_encoder_json, layout.bpe_vocab)
     if not utterances:
@@ -265,8 +312,12 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     digests = {p.name: file_digest(p) for p in (layout.vq_wav2vec, layout.speech_dict, layout.text_dict,
                                                   layout.bpe_encoder_json, layout.bpe_vocab)}
     options = {"corpus": corpus, "max_frames": max_frames, "skip_bad": skip_bad, "split": split_description}
-    fingerprint = _fingerprint(utterances, problems, options, digests)
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_interrupted_work(out_dir)
+    audio_digests = AudioDigests(out_dir / DIGEST_FILE)
+    keys = {u.id: utterance_key(u, audio_digests.digest(u.audio)) for u in utterances}
+    audio_digests.save()
+    fingerprint = _fingerprint(utterances, keys, problems, options, digests)
     done = _is_complete(out_dir, fingerprint)
     if done:
         logger.info("%s is already complete for these inputs (%s): skipping", out_dir, REPORT_FILE)
@@ -286,7 +337,7 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     cache = TokenCache(out_dir / CACHE_FILE, digests[layout.vq_wav2vec.name])
     try:
         speech, speech_problems, speech_summary = tokenize_speech(
-            [u for u in utterances if u.id in text_lines], layout.vq_wav2vec, cache, workers, tokenizer_factory)
+            [u for u in utterances if u.id in text_lines], keys, layout.vq_wav2vec, cache, workers, tokenizer_factory)
     finally:
         cache.close()
     problems += speech_problems
@@ -352,8 +403,7 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
         else:
             for stale in (out_dir / "label" / f"{s}.label", out_dir / "ids" / f"{s}.id"):
                 stale.unlink(missing_ok=True)
-    write_manifest(out_dir / ".manifest.tsv.tmp", [u for s in splits_mod.SPLITS for u in by_split[s]])
-    os.replace(out_dir / ".manifest.tsv.tmp", out_dir / "manifest.tsv")
+    write_manifest(out_dir / "manifest.tsv", [u for s in splits_mod.SPLITS for u in by_split[s]])
     report.update(complete=True, files=files)
     atomic_write_text(out_dir / REPORT_FILE, json.dumps(report, indent=1))
     logger.info("%s complete: %s", out_dir, report["counts"]["per_split"])

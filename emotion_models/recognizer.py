@@ -34,14 +34,37 @@ from emotion_data.bpe import load_bpe
 from emotion_data.prepare import MAX_FRAMES
 from emotion_data.speech_tokenizer import SpeechTokenizer
 from emotion_models.pretrained import PretrainedLayout
+from emotion_models.safe_checkpoint import CheckpointLoadError
 from emotion_tasks.labels import EMOTIONS
+from emotion_tasks.multimodal_emotion import check_model_name
 
 logger = logging.getLogger(__name__)
 
 MAX_SPEECH_FRAMES = MAX_FRAMES  # as data preparation: <s> + 2046 frames + </s> fill Speech-BERT's 2048 positions
 LONG_AUDIO_POLICIES = ("truncate", "error")  # what to do with audio of more than MAX_SPEECH_FRAMES frames
 MAX_CHANNELS = 64  # an array with more "channels" than this is taken for a (channels, samples) mistake
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4000, 384000  # Hz accepted with an array (telephone to studio rates)
 FRAME_SAMPLES = 160  # vq-wav2vec frame hop at 16 kHz (10 ms)
+
+
+class PredictionError(ValueError):
+    """Why item ``index`` of :meth:`EmotionRecognizer.predict_batch` has no prediction (its place in the results)."""
+
+    def __init__(self, index, message):
+        self.index = index
+        super().__init__(f"item {index}: {message}")
+
+
+def _item_fields(item):
+    """(audio, text, sample_rate) of a predict_batch item: a dict, or a 2- or 3-tuple."""
+    if isinstance(item, dict):
+        unknown = set(item) - {"audio", "text", "sample_rate"}
+        if unknown:
+            raise ValueError(f"unknown key(s) {sorted(map(str, unknown))}; an item has audio, text, sample_rate")
+        return item.get("audio"), item.get("text"), item.get("sample_rate")
+    if isinstance(item, (tuple, list)) and len(item) in (2, 3):
+        return (*item, None)[:3]
+    raise ValueError(f"expected a dict or an (audio, text[, sample_rate]) tuple, got {type(item).__name__}")
 
 
 @dataclass
@@ -64,35 +87,65 @@ def pretrained_dictionary(path):
     return dictionary
 
 
+def check_sample_rate(sample_rate, what="audio"):
+    """``sample_rate`` as an int in [MIN_SAMPLE_RATE, MAX_SAMPLE_RATE]; ValueError for anything else."""
+    if isinstance(sample_rate, (bool, np.bool_)) or not isinstance(sample_rate, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{what}: sample_rate must be a number of samples per second, got {sample_rate!r}")
+    if not math.isfinite(float(sample_rate)) or float(sample_rate) != int(sample_rate):
+        raise ValueError(f"{what}: sample_rate must be a whole number of Hz, got {sample_rate!r}")
+    if not MIN_SAMPLE_RATE <= int(sample_rate) <= MAX_SAMPLE_RATE:
+        raise ValueError(f"{what}: sample_rate {sample_rate!r} Hz is outside [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}]")
+    return int(sample_rate)
+
+
+def pcm_to_float(data, what="audio"):
+    """An audio array as float32 in [-1, 1), integer PCM scaled as soundfile reads integer files.
+
+    Signed integers are divided by 2**(bits-1); unsigned ones (8-bit WAV is unsigned) are centred
+    first, (x - 2**(bits-1)) / 2**(bits-1), so that silence (128 for uint8) is 0.
+    """
+    if np.issubdtype(data.dtype, np.signedinteger):
+        return data.astype(np.float32) / float(2 ** (8 * data.dtype.itemsize - 1))
+    if np.issubdtype(data.dtype, np.unsignedinteger):
+        half = float(2 ** (8 * data.dtype.itemsize - 1))
+        return (data.astype(np.float64) - half).astype(np.float32) / half
+    if np.issubdtype(data.dtype, np.floating):
+        return data.astype(np.float32, copy=False)
+    raise ValueError(f"{what}: audio samples must be integer PCM or floats, got dtype {data.dtype}")
+
+
 def to_mono_16k(audio, sample_rate=None, what="audio"):
     """A wav path or an array at any rate and channel count -> float32 mono 16 kHz, as data preparation.
 
     Paths go through :func:`emotion_data.audio.load_audio` (``sample_rate`` must then be None).
-    Arrays are ``(samples,)`` or ``(samples, channels)`` (soundfile's layout); integer arrays are
-    scaled to [-1, 1) as soundfile reads integer files. Channels are averaged, then soxr resamples,
-    the very operations ``load_audio`` applies to a file. Raises ValueError (an
+    Arrays are ``(samples,)`` or ``(samples, channels)`` (soundfile's layout) of integer PCM (scaled
+    by :func:`pcm_to_float`) or floats; ``sample_rate`` is a whole number of Hz in
+    [MIN_SAMPLE_RATE, MAX_SAMPLE_RATE]. Channels are averaged, then soxr resamples, the very
+    operations ``load_audio`` applies to a file. Raises ValueError (an
     :class:`~emotion_data.audio.AudioError` for files) for empty, silent or non-finite audio.
     """
     if isinstance(audio, (str, Path)):
         if sample_rate is not None:
             raise ValueError(f"{audio}: sample_rate is read from the file; pass it only with an array")
         return load_audio(audio)
+    if isinstance(audio, (bytes, bytearray)):
+        raise ValueError(f"{what}: got {type(audio).__name__}; pass a wav path or a decoded array "
+                         "(e.g. soundfile.read(io.BytesIO(data)))")
     if sample_rate is None:
         raise ValueError(f"{what}: sample_rate is required when the audio is an array")
+    sample_rate = check_sample_rate(sample_rate, what)
     data = np.asarray(audio)
     if data.ndim == 1:
         data = data[:, None]
     if data.ndim != 2 or data.shape[1] > MAX_CHANNELS:
         raise ValueError(f"{what}: expected an array of shape (samples,) or (samples, channels), got "
                          f"{data.shape} (transpose a (channels, samples) array)")
-    if np.issubdtype(data.dtype, np.integer):
-        data = data.astype(np.float32) / float(2 ** (8 * data.dtype.itemsize - 1))
-    data = data.astype(np.float32, copy=False)
-    if data.shape[0] == 0:
-        raise ValueError(f"{what}: empty audio (0 samples)")
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise ValueError(f"{what}: empty audio (shape {data.shape}: no samples or no channels)")
+    data = pcm_to_float(data, what)
     wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]  # (samples,)
-    if int(sample_rate) != SAMPLE_RATE:
-        wav = soxr.resample(wav, int(sample_rate), SAMPLE_RATE)
+    if sample_rate != SAMPLE_RATE:
+        wav = soxr.resample(wav, sample_rate, SAMPLE_RATE)
     wav = np.ascontiguousarray(wav, dtype=np.float32)
     peak = float(np.abs(wav).max()) if wav.size else 0.0
     if not np.isfinite(peak):
@@ -204,11 +257,16 @@ class EmotionRecognizer:
         return tokens, frames
 
     def text_line(self, text):
-        """GPT-2 BPE ids of ``text`` as a token line; ValueError for a missing or empty transcript."""
-        if text is None or not str(text).strip():
+        """GPT-2 BPE ids of ``text`` as a token line; ValueError for a missing, empty or non-str transcript."""
+        if isinstance(text, (bytes, bytearray)):
+            raise ValueError(f"the transcript is {type(text).__name__}, not str: decode it first "
+                             "(e.g. text.decode('utf-8'))")
+        if text is not None and not isinstance(text, str):
+            raise ValueError(f"the transcript must be a str, got {type(text).__name__}")
+        if text is None or not text.strip():
             raise ValueError(f"empty transcript {text!r}: this model reads text, and an empty "
                              "transcript would give a wrong answer without any sign; pass the words spoken")
-        return self.bpe.encode(str(text).strip())  # as data preparation: bpe.encode(text.strip())
+        return self.bpe.encode(text.strip())  # as data preparation: bpe.encode(text.strip())
 
     def encode(self, audio=None, text=None, sample_rate=None):
         """Model inputs of one utterance; only the modalities the model reads are required."""
@@ -291,15 +349,19 @@ class EmotionRecognizer:
         """Predictions of many utterances, batched by length (sorted, padded, returned in input order).
 
         ``items``: dicts with keys ``audio``, ``text`` and optionally ``sample_rate``, or
-        ``(audio, text)`` / ``(audio, text, sample_rate)`` tuples.
+        ``(audio, text)`` / ``(audio, text, sample_rate)`` tuples. An item that cannot be predicted
+        (bad audio, empty transcript, a malformed item) does not stop the others: its place in the
+        returned list holds a :class:`PredictionError` naming the item and the problem.
         """
-        encoded = []
-        for item in items:
-            if isinstance(item, dict):
-                encoded.append(self.encode(item.get("audio"), item.get("text"), item.get("sample_rate")))
-            else:
-                encoded.append(self.encode(*item))
-        return self.predict_encoded(encoded)
+        encoded, results = {}, [None] * len(items)
+        for i, item in enumerate(items):
+            try:
+                encoded[i] = self.encode(*_item_fields(item))
+            except ValueError as err:
+                results[i] = PredictionError(i, str(err))
+        for i, prediction in zip(encoded, self.predict_encoded(list(encoded.values()))):
+            results[i] = prediction
+        return results
 
     def prediction_fields(self, prediction):
         """Flat output columns of a prediction (all None for a failed utterance): see scripts/predict.py."""
@@ -325,10 +387,19 @@ def _load_model_and_task(checkpoint, speech_dict, text_dict):
 
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+        raise FileNotFoundError(f"checkpoint not found: {checkpoint}" if not checkpoint.exists()
+                                else f"checkpoint {checkpoint} is not a regular file")
     state = checkpoint_utils.load_checkpoint_to_cpu(str(checkpoint))
-    task_cfg = state["cfg"]["task"]
-    task = TASK_REGISTRY[task_cfg._name](task_cfg, speech_dict, text_dict)
+    task_cfg, model_cfg = state["cfg"].get("task"), state["cfg"].get("model")
+    task_name = getattr(task_cfg, "_name", None)
+    try:
+        if task_name != "multimodal_emotion":
+            raise ValueError(f"it is a checkpoint of task '{task_name}', not of multimodal_emotion")
+        check_model_name(model_cfg)
+    except ValueError as err:
+        raise CheckpointLoadError(f"{checkpoint}: {err}; inference needs a checkpoint written by fairseq-train "
+                                  "--task multimodal_emotion") from None
+    task = TASK_REGISTRY[task_name](task_cfg, speech_dict, text_dict)
     models, _, task = checkpoint_utils.load_model_ensemble_and_task([str(checkpoint)], task=task, state=state)
     return models[0].eval(), task
 

@@ -23,8 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tqdm import tqdm  # noqa: E402
 
+from emotion_core.files import OutputPathError, atomic_output, check_output_path  # noqa: E402
+from emotion_core.numbers import parse_number  # noqa: E402
+from emotion_core.tsv import TsvError, read_tsv  # noqa: E402
 from emotion_data.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from emotion_models.recognizer import LONG_AUDIO_POLICIES, EmotionRecognizer  # noqa: E402
+from emotion_models.safe_checkpoint import CheckpointLoadError  # noqa: E402
 
 logger = logging.getLogger("predict")
 CHUNK = 64  # manifest rows encoded, then predicted in length-sorted batches, at a time
@@ -56,22 +60,34 @@ def parse_args(argv=None):
     return args
 
 
-def _time(value):
-    return float(value) if value not in (None, "") else None
-
-
 def read_manifest(path):
-    """Rows of a prediction manifest: dicts with id, audio (resolved), start, end, text (None if absent)."""
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        missing = [c for c in ("id", "audio") if c not in (reader.fieldnames or [])]
-        if missing:
-            raise SystemExit(f"{path}: header lacks column(s) {', '.join(missing)} (found: {reader.fieldnames})")
-        rows = []
-        for row in reader:
-            audio = Path(row["audio"])
-            rows.append({"id": row["id"], "audio": audio if audio.is_absolute() else path.parent / audio,
-                         "start": _time(row.get("start")), "end": _time(row.get("end")), "text": row.get("text")})
+    """Rows of a prediction manifest: dicts with line, id, audio (resolved), start, end, text and error.
+
+    A row that cannot be read (invalid UTF-8, too many or too few cells, an empty id, a start or end
+    that is not a number of seconds) keeps its place with its ``error`` set.
+    """
+    try:
+        _, table = read_tsv(path, required=("id", "audio"), strict_cells=False)
+    except TsvError as err:
+        raise SystemExit(f"error: {err}")
+    rows = []
+    for r in table:
+        cells, error = r.cells, r.error
+        row = {"line": r.line, "id": cells.get("id") or f"line {r.line}", "audio": None, "start": None,
+               "end": None, "text": cells.get("text"), "error": error}
+        if error is None and not cells.get("id"):
+            row["error"] = "empty id"
+        if row["error"] is None:
+            try:
+                row["start"], row["end"] = (parse_number(cells[c], low=0.0, what=f"{c} (seconds)")
+                                            if cells.get(c) else None for c in ("start", "end"))
+            except ValueError as err:
+                row["error"] = str(err)
+            audio = Path(cells.get("audio", ""))
+            row["audio"] = audio if audio.is_absolute() else path.parent / audio
+        if row["error"] is not None:
+            row["error"] = f"{path}:{r.line}: {row['error']}"
+        rows.append(row)
     return rows
 
 
@@ -91,6 +107,8 @@ def predict_manifest(recognizer, rows):
             chunk, encoded, errors = rows[start:start + CHUNK], [], {}
             for i, row in enumerate(chunk):
                 try:
+                    if row["error"]:
+                        raise ValueError(row["error"])
                     encoded.append(encode_row(recognizer, row))
                 except ValueError as err:  # AudioError included: bad audio, empty text, long audio policy
                     errors[i] = str(err)
@@ -105,29 +123,35 @@ def predict_manifest(recognizer, rows):
 
 
 def write_rows(rows, path):
-    """JSON lines (stdout when ``path`` is None) or CSV, by the file's extension."""
-    if path is not None and path.suffix == ".csv":
-        with open(path, "w", encoding="utf-8", newline="") as f:
+    """JSON lines (stdout when ``path`` is None) or CSV, by the file's extension; files are written atomically."""
+    if path is None:
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+        return
+    with atomic_output(path, newline="" if path.suffix == ".csv" else None) as f:
+        if path.suffix == ".csv":
             writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["id", "error"])
             writer.writeheader()
             writer.writerows(rows)
-        return
-    f = sys.stdout if path is None else open(path, "w", encoding="utf-8")
-    try:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    finally:
-        if path is not None:
-            f.close()
+        else:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
 
 
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
     logging.getLogger("fairseq.models.wav2vec").setLevel(logging.WARNING)  # it logs the whole vq-wav2vec module
     args = parse_args(argv)
-    recognizer = EmotionRecognizer.from_checkpoint(args.checkpoint, args.pretrained, device=args.device,
-                                                   long_audio=args.long_audio, max_tokens=args.max_tokens,
-                                                   bf16=args.bf16, exact_tokens=not args.fast_tokenizer)
+    try:
+        if args.output is not None:  # before any work: a bad --output must not cost a model load
+            check_output_path(args.output, [args.checkpoint, args.manifest, args.audio, *args.pretrained.rglob("*")],
+                              what="--output")
+        recognizer = EmotionRecognizer.from_checkpoint(args.checkpoint, args.pretrained, device=args.device,
+                                                       long_audio=args.long_audio, max_tokens=args.max_tokens,
+                                                       bf16=args.bf16, exact_tokens=not args.fast_tokenizer)
+    except (OutputPathError, CheckpointLoadError, FileNotFoundError) as err:
+        logger.error("%s", err)
+        return 1
     logger.info("model reads %s; target type %s", " + ".join(recognizer.modalities), recognizer.target_type)
     if recognizer.tokenizer is not None and not recognizer.tokenizer.exact:
         logger.info("--fast-tokenizer: vq-wav2vec convolutions as matrix products (tokens to float rounding)")

@@ -13,9 +13,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from emotion_core.files import OutputPathError  # noqa: E402
 from emotion_data import prepare  # noqa: E402
 from emotion_data.corpora.manifest import CorpusError  # noqa: E402
 from emotion_data.splits import SplitError  # noqa: E402
+from emotion_models.safe_checkpoint import CheckpointLoadError  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -69,7 +71,8 @@ def main(argv=None):
             report = prepare.prepare_manifest(args.raw, args.pretrained, args.out, label_column=args.label_column,
                                               fold=args.fold, leave_one_speaker_out=args.leave_one_speaker_out,
                                               **common)
-    except (prepare.PreparationError, CorpusError, SplitError, FileNotFoundError) as err:
+    except (prepare.PreparationError, CorpusError, SplitError, FileNotFoundError, CheckpointLoadError,
+            OutputPathError) as err:
         logging.getLogger("prepare_data").error("%s", err)
         return 1
     counts = report["counts"]

@@ -8,7 +8,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null || PY=python3
-STAMP="$VENV/.installed-$(cat "$ROOT/requirements.txt" "$ROOT/constraints.txt" "$ROOT/setup.py" | sha1sum | cut -c1-12)"
+# The stamp covers the pins and the project's package list (the editable install maps each package by name).
+STAMP="$VENV/.installed-$( (cat "$ROOT/requirements.txt" "$ROOT/constraints.txt" "$ROOT/setup.py"; cd "$ROOT" && ls -d emotion_*/) | sha1sum | cut -c1-12)"
 
 if ! command -v espeak-ng >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "[setup] installing espeak-ng (speech synthesis for the demo corpus)"

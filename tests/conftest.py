@@ -3,6 +3,7 @@
 Both are built once per session under ``<repo>/.cache`` by the project's own scripts, exactly as a
 user would run them, and reused by later sessions when complete (the scripts skip finished work).
 """
+import json
 import os
 import subprocess
 import sys
@@ -16,8 +17,10 @@ CACHE = REPO / ".cache"
 
 
 def run_script(*args, cwd=REPO, timeout=900):
-    """Run a project script with the current interpreter; fail the test with its output on error."""
-    cmd = [sys.executable, *map(str, args)]
+    """Run a project script with the current interpreter (or an executable given first, e.g. fairseq-train);
+    fail the test with its output on error."""
+    args = list(map(str, args))
+    cmd = args if Path(args[0]).name.startswith("fairseq-") else [sys.executable, *args]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
     if proc.returncode != 0:
@@ -51,3 +54,26 @@ def demo_data(demo_assets):
                "--raw", demo_assets / "corpus" / "manifest.tsv",
                "--pretrained", demo_assets / "pretrained", "--out", out)
     return out
+
+
+@pytest.fixture(scope="session")
+def demo_checkpoint(demo_assets, demo_data, tmp_path_factory):
+    """A shallow-fusion iemocap_binary checkpoint fine-tuned 4 updates on the demo data, and
+    fairseq-validate's test-split predictions: {"checkpoint", "pretrained", "data", "saved", "dir"}."""
+    out = tmp_path_factory.mktemp("demo_checkpoint")
+    pre, fairseq_bin = demo_assets / "pretrained", Path(sys.executable).parent
+    run_script(fairseq_bin / "fairseq-train", demo_data, "--user-dir", REPO, "--task", "multimodal_emotion",
+               "--target-type", "iemocap_binary", "--arch", "ssl_emotion_shallow", "--criterion", "multimodal_emotion",
+               "--speech-checkpoint", pre / "bert_kmeans" / "bert_kmeans.pt",
+               "--text-checkpoint", pre / "roberta.large" / "model.pt",
+               "--optimizer", "adam", "--lr", "1e-3", "--batch-size", "16", "--max-update", "4",
+               "--dropout", "0", "--attention-dropout", "0", "--pooler-dropout", "0",
+               "--num-workers", "0", "--disable-validation", "--no-epoch-checkpoints", "--save-dir", out / "ckpt",
+               "--cpu", "--seed", "1", "--no-progress-bar", cwd=out)
+    checkpoint = out / "ckpt" / "checkpoint_last.pt"
+    preds = out / "valid_test.jsonl"
+    run_script(fairseq_bin / "fairseq-validate", demo_data, "--user-dir", REPO, "--task", "multimodal_emotion",
+               "--path", checkpoint, "--valid-subset", "test", "--save-predictions", preds,
+               "--batch-size", "8", "--num-workers", "0", "--cpu", cwd=out)
+    saved = {r["id"]: r for r in map(json.loads, preds.read_text().splitlines())}
+    return {"checkpoint": checkpoint, "pretrained": pre, "data": demo_data, "saved": saved, "dir": out}

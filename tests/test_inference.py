@@ -47,25 +47,9 @@ def _manifest_rows(data_dir, split):
 
 
 @pytest.fixture(scope="module")
-def trained(demo_assets, demo_data, tmp_path_factory):
-    """A shallow-fusion iemocap_binary checkpoint (4 updates) and fairseq-validate's test predictions."""
-    out = tmp_path_factory.mktemp("inference")
-    pre = demo_assets / "pretrained"
-    _run([BIN / "fairseq-train", demo_data, "--user-dir", REPO, "--task", "multimodal_emotion",
-          "--target-type", "iemocap_binary", "--arch", "ssl_emotion_shallow", "--criterion", "multimodal_emotion",
-          "--speech-checkpoint", pre / "bert_kmeans" / "bert_kmeans.pt",
-          "--text-checkpoint", pre / "roberta.large" / "model.pt",
-          "--optimizer", "adam", "--lr", "1e-3", "--batch-size", "16", "--max-update", "4",
-          "--dropout", "0", "--attention-dropout", "0", "--pooler-dropout", "0",
-          "--num-workers", "0", "--disable-validation", "--no-epoch-checkpoints", "--save-dir", out / "ckpt",
-          "--cpu", "--seed", "1", "--no-progress-bar"], cwd=out)
-    checkpoint = out / "ckpt" / "checkpoint_last.pt"
-    preds = out / "valid_test.jsonl"
-    _run([BIN / "fairseq-validate", demo_data, "--user-dir", REPO, "--task", "multimodal_emotion",
-          "--path", checkpoint, "--valid-subset", "test", "--save-predictions", preds,
-          "--batch-size", "8", "--num-workers", "0", "--cpu"], cwd=out)
-    saved = {r["id"]: r for r in map(json.loads, preds.read_text().splitlines())}
-    return {"checkpoint": checkpoint, "pretrained": pre, "data": demo_data, "saved": saved, "dir": out}
+def trained(demo_checkpoint):
+    """The shared fine-tuned demo checkpoint and fairseq-validate's test predictions (conftest)."""
+    return demo_checkpoint
 
 
 @pytest.fixture(scope="module")

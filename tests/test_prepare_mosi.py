@@ -104,4 +104,4 @@ def test_labels_and_folds_files(tmp_path):
     make_mosi_tree(root)
     (root / "Raw" / "Labels" / "OpinionLevelSentiment.csv").write_text("0,1,_dI--eQ6qVU,1,4.5\n")
     listing = cmu_mosi.list_cmu(root, "mosi")
-    assert [p.problem for p in listing.problems] == ["score 4.5 outside [-3, 3]"]
+    assert [p.problem for p in listing.problems] == ["score '4.5' is outside [-3.0, 3.0]"]

@@ -20,9 +20,10 @@ MOSI's headerless ``OpinionLevelSentiment.csv``. Segment ids are ``<video>_<segm
 Neither corpus names its speakers: the speaker is the video id (MOSI: 93 videos, 89 speakers).
 """
 import csv
-import math
 from collections import Counter
 from pathlib import Path
+
+from emotion_core.numbers import parse_number
 
 from .manifest import CorpusError, Listing, Problem, Utterance
 
@@ -51,7 +52,10 @@ def read_labels(path):
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"{path}: labels file not found")
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise CorpusError(f"{path}: not valid UTF-8 ({err.reason} at byte {err.start}); save it as UTF-8") from None
     delimiter = "\t" if "\t" in text.splitlines()[0] else ","
     rows = [r for r in csv.reader(text.splitlines(), delimiter=delimiter) if any(c.strip() for c in r)]
     if not rows:
@@ -70,12 +74,11 @@ def read_labels(path):
 
 
 def _check_score(score):
+    """None for a score in decimal notation within [-3, 3], else the problem."""
     try:
-        value = float(score)
-    except ValueError:
-        return f"unknown label {score!r} (expected a float score in [-3, 3])"
-    if not math.isfinite(value) or not SCORE_RANGE[0] <= value <= SCORE_RANGE[1]:
-        return f"score {score} outside [-3, 3]"
+        parse_number(score, *SCORE_RANGE, what="score")
+    except ValueError as err:
+        return str(err)
     return None
 
 
@@ -90,7 +93,7 @@ def _mosi_segments(root):
                 segment, text = line.split("_DELIM_", 1)
                 sid = f"{f.stem}_{segment.strip()}"
                 wav = root / "Audio" / "WAV_16000" / "Segmented" / f"{sid}.wav"
-                yield sid, f, wav, None, None, text.strip()
+                yield sid, f, wav, None, None, text.strip(), None
 
 
 def _mosei_segments(root):
@@ -104,12 +107,14 @@ def _mosei_segments(root):
             if len(parts) != 5:
                 continue
             video, segment, start, end, text = parts
-            try:
-                t0, t1 = float(start), float(end)
-            except ValueError:
-                raise CorpusError(f"{f}:{line_no}: segment times {start!r}, {end!r} are not numbers") from None
             wav = root / "Audio" / "Full" / "WAV_16000" / f"{video}.wav"
-            yield f"{video}_{segment}", f, wav, t0, t1, text.strip()
+            try:
+                t0, t1 = parse_number(start, low=0.0), parse_number(end, low=0.0)
+            except ValueError:
+                problem = f"line {line_no}: segment times {start!r}, {end!r} are not numbers of seconds"
+                yield f"{video}_{segment}", f, wav, None, None, text.strip(), problem
+                continue
+            yield f"{video}_{segment}", f, wav, t0, t1, text.strip(), None
 
 
 def list_cmu(raw, corpus, labels=None):
@@ -128,8 +133,12 @@ def list_cmu(raw, corpus, labels=None):
     scores = read_labels(labels)
     segments = _mosi_segments(root) if corpus == "mosi" else _mosei_segments(root)
     utterances, problems, seen, unlabelled, transcripts = [], [], set(), 0, set()
-    for sid, transcript, wav, start, end, text in segments:
+    for sid, transcript, wav, start, end, text, bad_line in segments:
         transcripts.add(transcript)
+        if bad_line:
+            problems.append(Problem(sid, str(transcript), bad_line))
+            seen.add(sid)
+            continue
         if sid in seen:
             problems.append(Problem(sid, str(transcript), "segment listed twice"))
             continue

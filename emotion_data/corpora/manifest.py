@@ -9,11 +9,13 @@ audio (empty: the whole file); ``label`` is an emotion name from ``EMOTIONS`` or
 (another column can be chosen with ``label_column``); ``session`` may be empty. A prepared
 ``DATA_DIR/manifest.tsv`` is itself a valid input manifest (its audio paths are absolute).
 """
-import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import List, Optional
 
+from emotion_core.files import atomic_output
+from emotion_core.numbers import parse_number
+from emotion_core.tsv import TsvError, read_tsv
 from emotion_tasks.labels import EMOTIONS
 
 MANIFEST_COLUMNS = ("id", "audio", "start", "end", "text", "label", "speaker", "session", "split")
@@ -67,8 +69,8 @@ def _fmt_time(value):
 
 
 def write_manifest(path, utterances, extra_columns=()):
-    """Write ``utterances`` as a manifest TSV (header + one row each) to ``path`` (not atomic)."""
-    with open(path, "w", encoding="utf-8") as f:
+    """Write ``utterances`` as a manifest TSV (header + one row each) to ``path``, atomically."""
+    with atomic_output(path) as f:
         f.write("\t".join(MANIFEST_COLUMNS + tuple(extra_columns)) + "\n")
         for u in utterances:
             row = [u.id, u.audio, _fmt_time(u.start), _fmt_time(u.end), u.text, u.label,
@@ -78,72 +80,71 @@ def write_manifest(path, utterances, extra_columns=()):
 
 
 def label_kind(label):
-    """``"emotion"`` for a name in EMOTIONS, ``"score"`` for a finite float, else None."""
+    """``"emotion"`` for a name in EMOTIONS, ``"score"`` for a finite number in decimal notation, else None."""
     if label in EMOTIONS:
         return "emotion"
     try:
-        return "score" if math.isfinite(float(label)) else None
+        parse_number(label)
+        return "score"
     except ValueError:
         return None
 
 
-def _parse_time(value, what, path, line_no):
-    if value.strip() == "":
+def _parse_time(value, what):
+    """Seconds of a start/end cell (None when empty); ValueError for anything but a number >= 0."""
+    if value == "":
         return None
-    try:
-        return float(value)
-    except ValueError:
-        raise CorpusError(f"{path}:{line_no}: {what} {value!r} is not a number of seconds") from None
+    return parse_number(value, low=0.0, what=f"{what} (seconds)")
 
 
 def read_manifest(path, label_column="label"):
     """Read a manifest TSV into a :class:`Listing`.
 
-    Rows with an empty transcript or a label that is neither an emotion name nor a float are
-    listed as problems (the run decides whether they fail it); a malformed file raises
-    :class:`CorpusError` naming the file and line.
+    Every bad row (invalid UTF-8, a wrong number of cells, an empty or duplicate id, a start or end
+    that is not a number of seconds, a label that is neither an emotion name nor a score) is listed
+    as a :class:`Problem` naming the file and line (the run decides whether they fail it); a file
+    without a usable header raises :class:`CorpusError`.
 
     >>> listing = read_manifest("corpus/manifest.tsv", label_column="sentiment")  # doctest: +SKIP
     >>> listing.utterances[0].label  # doctest: +SKIP
     '1.25'
     """
     path = Path(path)
-    if not path.is_file():
-        raise CorpusError(f"{path}: manifest not found")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    if not lines:
-        raise CorpusError(f"{path}: empty manifest (expected a header row: {' '.join(MANIFEST_COLUMNS)})")
-    header = lines[0].split("\t")
-    missing = [c for c in REQUIRED_COLUMNS + (label_column,) if c not in header]
-    if missing:
-        raise CorpusError(f"{path}: header lacks column(s) {', '.join(missing)} "
-                          f"(found: {', '.join(header)}; pick the label column with --label-column)")
-    col = {name: i for i, name in enumerate(header)}
+    try:
+        header, rows = read_tsv(path, REQUIRED_COLUMNS + (label_column,))
+    except TsvError as err:
+        raise CorpusError(f"{err} (expected columns: {' '.join(MANIFEST_COLUMNS)}; pick the label column "
+                          "with --label-column)") from None
     root = path.parent.resolve()
     utterances, problems, seen = [], [], set()
-    for line_no, line in enumerate(lines[1:], start=2):
-        if not line.strip():
+    for row in rows:
+        where = f"{path}:{row.line}"
+        if row.error:
+            problems.append(Problem(f"line {row.line}", where, row.error))
             continue
-        cells = line.split("\t")
-        if len(cells) != len(header):
-            raise CorpusError(f"{path}:{line_no}: {len(cells)} cells, header has {len(header)}")
-
-        def get(name, default=""):
-            return cells[col[name]].strip() if name in col else default
-
-        uid = get("id")
+        get = row.cells.get
+        uid = get("id", "")
         if not uid or uid in seen:
-            raise CorpusError(f"{path}:{line_no}: {'empty' if not uid else 'duplicate'} id {uid!r}")
+            problems.append(Problem(uid or f"line {row.line}", where, "empty id" if not uid else f"duplicate id {uid!r}"))
+            continue
         seen.add(uid)
-        audio = Path(get("audio"))
+        try:
+            start, end = (_parse_time(get(c, ""), c) for c in ("start", "end"))
+        except ValueError as err:
+            problems.append(Problem(uid, where, str(err)))
+            continue
+        if start is not None and end is not None and end <= start:
+            problems.append(Problem(uid, where, f"end {end} is not after start {start}"))
+            continue
+        audio = Path(get("audio", ""))
         audio = audio if audio.is_absolute() else root / audio
-        u = Utterance(id=uid, audio=str(audio), start=_parse_time(get("start"), "start", path, line_no),
-                      end=_parse_time(get("end"), "end", path, line_no), text=get("text"),
-                      label=get(label_column), speaker=get("speaker") or uid, session=get("session"),
-                      split=get("split"))
+        u = Utterance(id=uid, audio=str(audio), start=start, end=end, text=get("text", ""),
+                      label=get(label_column, ""), speaker=get("speaker") or uid, session=get("session", ""),
+                      split=get("split", ""))
         if label_kind(u.label) is None:
-            problems.append(Problem(uid, str(path), f"unknown label {u.label!r} in column {label_column!r} "
-                                                    f"(expected one of {', '.join(EMOTIONS)} or a float score)"))
+            problems.append(Problem(uid, where, f"unknown label {u.label!r} in column {label_column!r} "
+                                                f"(expected one of {', '.join(EMOTIONS)} or a score in "
+                                                "decimal notation)"))
             continue
         utterances.append(u)
     kinds = {label_kind(u.label) for u in utterances}
