@@ -3,13 +3,14 @@ from setuptools import find_packages, setup
 
 setup(
     name="ssl-multimodal-emotion",
-    version="0.1.0",
+    version="0.2.0",
     description=(
         "Jointly fine-tuned Speech-BERT + RoBERTa for multimodal speech emotion recognition, "
         "as a fairseq plugin"
     ),
     python_requires=">=3.10",
     packages=find_packages(include=["emotion_*"]),
+    package_data={"emotion_fast": ["README.md"]},
     # Versions are pinned in constraints.txt; scripts/setup_env.sh installs them.
     install_requires=[
         "torch==2.13.0",
@@ -21,4 +22,16 @@ setup(
         "tqdm",
         "matplotlib",
     ],
+    entry_points={
+        "console_scripts": [
+            "emotion-prepare = emotion_data.cli:main",
+            "emotion-predict = emotion_inference.cli:main",
+            "emotion-score = emotion_eval.scoring:main",
+            "emotion-experiment = emotion_reproduce.cli:run_experiment_main",
+            "emotion-tables = emotion_reproduce.cli:make_tables_main",
+            "emotion-plot-run = emotion_reproduce.cli:plot_run_main",
+            "emotion-demo-assets = emotion_demo.cli:main",
+            "emotion-benchmark = emotion_bench.benchmark:main",
+        ],
+    },
 )

@@ -1,7 +1,7 @@
 """Criterion ``multimodal_emotion``: loss per target type, metrics from summable statistics.
 
 Each logging output holds the loss and the batch's statistics from
-:mod:`emotion_criterions.metrics` (confusion counts, sums of errors and products) under keys
+:mod:`emotion_core.metrics` (confusion counts, sums of errors and products) under keys
 starting with ``_`` (hidden from the logs). fairseq sums them over batches and workers, and
 ``reduce_metrics`` derives the split's metrics from the sums with ``metrics.log_derived``, so the
 metrics are exact over the whole split, also under distributed training.
@@ -15,7 +15,7 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.logging import metrics
 from omegaconf import II
 
-from emotion_criterions import metrics as emotion_metrics
+from emotion_core import metrics as emotion_metrics
 from emotion_tasks.multimodal_emotion import decode_predictions
 
 REGRESSION_LOSSES = ChoiceEnum(["l1", "mse"])

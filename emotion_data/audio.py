@@ -11,8 +11,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-SAMPLE_RATE = 16000  # what vq-wav2vec was trained on
-SILENCE_PEAK = 1e-4  # a peak amplitude below this counts as silence (16-bit LSB is 3e-5)
+from emotion_core.constants import SAMPLE_RATE, SILENCE_PEAK
+
 END_TOLERANCE_S = 0.05  # annotations may end this far past the audio (rounding of segment times)
 
 

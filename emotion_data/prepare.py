@@ -22,17 +22,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from emotion_models.pretrained import PretrainedLayout
+from emotion_core.layout import PretrainedLayout
 from emotion_tasks.labels import EMOTIONS
 from . import splits as splits_mod
+from emotion_core.constants import MAX_SPEECH_FRAMES
 from emotion_core.files import atomic_write_lines, atomic_write_text, check_not_an_input
 from .binarize import binarize, remove_interrupted_work, unknown_rate
 from .corpora import cmu_mosi, iemocap
-from .corpora.manifest import MANIFEST_COLUMNS, Problem, label_kind, read_manifest, write_manifest
+from emotion_core.manifest import MANIFEST_COLUMNS, Problem, label_kind, read_manifest, write_manifest
 
 logger = logging.getLogger(__name__)
 
-MAX_FRAMES = 2046  # speech tokens kept per utterance: <s> + 2046 + </s> = Speech-BERT's 2048 positions
+MAX_FRAMES = MAX_SPEECH_FRAMES  # default speech tokens kept per utterance (--max-frames)
 CACHE_FILE = Path(".cache") / "speech_tokens.tsv"  # finished utterances, appended and flushed one by one
 DIGEST_FILE = Path(".cache") / "audio_digests.tsv"  # content digest of each audio file, by path, size and mtime
 REPORT_FILE = "prepare_report.json"
@@ -490,7 +491,7 @@ def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, workers=1, 
 
 def prepare_manifest(manifest, pretrained, out, *, label_column="label", fold=None, leave_one_speaker_out=None,
                      workers=1, skip_bad=False, max_frames=MAX_FRAMES, **factories):
-    """Prepare any corpus given as a ``manifest.tsv`` (see ``emotion_data.corpora.manifest``) into ``out``.
+    """Prepare any corpus given as a ``manifest.tsv`` (see ``emotion_core.manifest``) into ``out``.
 
     Splits: ``fold`` / ``leave_one_speaker_out`` as in :func:`prepare_iemocap` when given; else the
     manifest's own ``split`` column when every row has one; else the session split (sessions 1-3

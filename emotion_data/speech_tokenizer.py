@@ -17,8 +17,8 @@ import torch
 from fairseq import checkpoint_utils
 from fairseq.models.wav2vec import Wav2VecModel
 
-from emotion_data.matmul_features import MatmulFeatureExtractor
-from emotion_models import safe_checkpoint
+from emotion_fast.matmul_features import MatmulFeatureExtractor
+import emotion_fairseq  # noqa: F401  (safe checkpoint loading)
 
 MAX_SAMPLES = 1_300_000  # vq-wav2vec_featurize.py's --max-size: longer audio is cut in equal chunks
 SHORTLIST = 8  # codewords per frame and group whose exact fairseq distance is recomputed
@@ -90,7 +90,6 @@ class SpeechTokenizer:
     @classmethod
     def from_checkpoint(cls, path, device="cpu", exact=True):
         """Load a legacy (argparse ``args``) or new (``cfg``) vq-wav2vec k-means fairseq checkpoint."""
-        safe_checkpoint.install()
         state = checkpoint_utils.load_checkpoint_to_cpu(str(path))
         model = Wav2VecModel.build_model(state["cfg"].model, task=None)
         model.load_state_dict(state["model"], strict=True)

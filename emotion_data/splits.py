@@ -93,7 +93,7 @@ def assign_splits(utterances, strategy, fold=None, speaker=None, folds_file=None
     Utterances that fall in no split (a video missing from the folds) are returned as ``unassigned``
     for the report; the description dict records the exact split for ``prepare_report.json``.
 
-    >>> from emotion_data.corpora.manifest import Utterance
+    >>> from emotion_core.manifest import Utterance
     >>> us = [Utterance(f"u{s}", "a.wav", None, None, "hi", "sad", f"Ses0{s}F", str(s)) for s in range(1, 6)]
     >>> [u.split for u in assign_splits(us, "fold", fold=2)[0]]
     ['train', 'test', 'valid', 'train', 'train']

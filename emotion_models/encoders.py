@@ -17,8 +17,8 @@ from fairseq.models.roberta import RobertaEncoder, RobertaModel
 from fairseq.modules.gelu import gelu as fairseq_gelu
 from omegaconf import OmegaConf
 
-from emotion_models.cpu_dropout import use_fast_cpu_dropout
-from emotion_models.unpadded import check_supported, encode_unpadded
+from emotion_fast.cpu_dropout import use_fast_cpu_dropout
+from emotion_fast.unpadded import check_supported, encode_unpadded
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +120,8 @@ class PretrainedEncoder(nn.Module):
         state_dict: pretrained weights to load (None when a fine-tuned checkpoint will provide them).
         dropout, attention_dropout: overrides of the pretrained values (None keeps them).
         checkpoint_activations: recompute layer activations in the backward pass (saves memory).
-        fast_cpu_dropout: dropout and attention dropout through :mod:`emotion_models.cpu_dropout` (CPU training).
-        unpadded: run the layers on the real tokens only (:mod:`emotion_models.unpadded`).
+        fast_cpu_dropout: dropout and attention dropout through :mod:`emotion_fast.cpu_dropout` (CPU training).
+        unpadded: run the layers on the real tokens only (:mod:`emotion_fast.unpadded`).
     """
 
     def __init__(self, args, dictionary, state_dict=None, dropout=None, attention_dropout=None, name="encoder",

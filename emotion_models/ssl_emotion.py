@@ -15,7 +15,7 @@ from fairseq.models import BaseFairseqModel, register_model, register_model_arch
 from omegaconf import open_dict
 
 from emotion_models.encoders import PretrainedEncoder, read_checkpoint
-from emotion_models.feature_cache import FrozenFeatureCache
+from emotion_fast.feature_cache import FrozenFeatureCache
 from emotion_models.fusion import MODALITY_ORDER, EmotionHead, build_fusion
 
 logger = logging.getLogger(__name__)

@@ -1,9 +1,5 @@
 """Tasks of the plugin: ``multimodal_emotion``."""
-from emotion_models import safe_checkpoint
-
-safe_checkpoint.install()
-
-from emotion_tasks import multimodal_emotion  # noqa: E402,F401  (registers task multimodal_emotion)
-from emotion_tasks import cli_help  # noqa: E402
+import emotion_fairseq  # noqa: F401  (safe checkpoint loading)
+from emotion_tasks import cli_help, multimodal_emotion  # noqa: F401  (registers task multimodal_emotion)
 
 cli_help.install()

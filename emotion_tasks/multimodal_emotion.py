@@ -20,7 +20,7 @@ from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
-from emotion_models.feature_cache import feature_keys
+from emotion_fast.feature_cache import feature_keys
 from emotion_tasks import datasets
 from emotion_tasks.labels import EMOTIONS, TargetType, num_outputs
 

@@ -18,7 +18,7 @@ from reliability_helpers import load_checkpoint, model_options, run, train_comma
 from test_train_cli import run_train, run_validate
 from tiny_pretrained import SPEC, checkpoint_paths, tiny_assets
 
-from emotion_models.safe_checkpoint import CheckpointLoadError
+from emotion_fairseq.safe_checkpoint import CheckpointLoadError
 
 
 @pytest.fixture(scope="module")

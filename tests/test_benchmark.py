@@ -1,11 +1,8 @@
-"""scripts/benchmark.py: a configuration whose process dies is reported, and the others still are."""
+"""emotion_bench/benchmark.py: a configuration whose process dies is reported, and the others still are."""
 import os
 import signal
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import benchmark  # noqa: E402
+from emotion_bench import benchmark
 
 
 def killed_by_the_system(job):

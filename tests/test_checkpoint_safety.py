@@ -20,8 +20,8 @@ from tiny_pretrained import checkpoint_paths, tiny_assets
 
 from emotion_core.config_guard import EVAL_FIELDS
 from emotion_data import prepare
-from emotion_models.recognizer import EmotionRecognizer
-from emotion_models.safe_checkpoint import CheckpointLoadError
+from emotion_inference.recognizer import EmotionRecognizer
+from emotion_fairseq.safe_checkpoint import CheckpointLoadError
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -180,7 +180,7 @@ def test_pretrained_encoder_payload_never_runs_through_fairseq_train(tmp_path):
     state = raw_state(speech)
     state["args"].encoder_xformers_att_config = payload(marker)
     torch.save(state, tmp_path / "speech.pt")
-    with pytest.raises(CheckpointLoadError, match=rf"speech\.pt: refused: .*encoder_xformers_att_config"):
+    with pytest.raises(CheckpointLoadError, match=r"speech\.pt: refused: .*encoder_xformers_att_config"):
         run_train(tiny_assets()["iemocap_binary"], tmp_path / "ckpt", "ssl_emotion_shallow",
                   ["--speech-checkpoint", str(tmp_path / "speech.pt"), "--text-checkpoint", str(text)])
     assert not marker.exists()

@@ -13,8 +13,8 @@ from fairseq.modules import FairseqDropout, MultiheadAttention
 from test_fast_paths import batches, losses, with_dropout
 from test_model import make_model, make_task
 
-from emotion_models import cpu_dropout
-from emotion_models.cpu_dropout import ChunkedDropoutAttention, MaskDropout, keep_mask, use_fast_cpu_dropout
+from emotion_fast import cpu_dropout
+from emotion_fast.cpu_dropout import ChunkedDropoutAttention, MaskDropout, keep_mask, use_fast_cpu_dropout
 
 HEADS, DIM = 4, 32
 

@@ -1,8 +1,6 @@
 """Criterion multimodal_emotion: losses, all-correct / all-wrong batches, summed stats == scored predictions."""
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,11 +8,10 @@ from fairseq.logging import metrics
 from omegaconf import OmegaConf
 from test_model import make_model, make_task
 
-from emotion_criterions import metrics as M
+from emotion_core import metrics as M
 from emotion_criterions.multimodal_emotion import MultimodalEmotionCriterion
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import score_predictions  # noqa: E402
+from emotion_eval import scoring as score_predictions
 
 
 class FixedOutput(torch.nn.Module):

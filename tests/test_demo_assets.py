@@ -15,11 +15,13 @@ import soundfile as sf
 import torch
 
 from emotion_data.audio import load_audio
-from emotion_data.bpe import load_bpe, train_bpe
-from emotion_data.pretrain import PRESETS, load_roberta, unigram_bits
+from emotion_data.bpe import load_bpe
+from emotion_demo.bpe_training import train_bpe
+from emotion_demo.assets import PRESETS
+from emotion_demo.pretrain import load_roberta, unigram_bits
 from emotion_data.speech_tokenizer import SpeechTokenizer
-from emotion_data.synthetic_corpus import MANIFEST_COLUMNS, build_corpus, plan_corpus, read_manifest
-from emotion_models.pretrained import PretrainedLayout
+from emotion_demo.synthetic_corpus import MANIFEST_COLUMNS, build_corpus, plan_corpus, read_manifest
+from emotion_core.layout import PretrainedLayout
 from emotion_tasks.labels import EMOTIONS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ from reliability_helpers import (
 from test_prepare_iemocap import fast_binarize, pretrained  # noqa: F401  (fixtures of the prepare tests)
 from test_prepare_manifest import make_manifest
 
-import prepare_data  # noqa: E402  (scripts/, on sys.path through test_prepare_iemocap)
+from emotion_data import cli as prepare_data  # noqa: E402
 
 
 def comparable_report(path):

@@ -16,7 +16,8 @@ from test_train_cli import run_train, run_validate
 from tiny_pretrained import checkpoint_paths, tiny_assets
 
 from emotion_criterions.multimodal_emotion import MultimodalEmotionCriterion
-from emotion_models import encoders, unpadded
+from emotion_fast import unpadded
+from emotion_models import encoders
 
 UPDATES, PER_UPDATE = 3, 8
 
@@ -174,7 +175,7 @@ def test_torch_adamw_follows_fairseq_adam():
     from fairseq.optim.adam import FairseqAdam, FairseqAdamConfig
     from omegaconf import OmegaConf
 
-    from emotion_models.torch_adamw import TorchAdamW, TorchAdamWConfig
+    from emotion_fast.torch_adamw import TorchAdamW, TorchAdamWConfig
 
     task = make_task()
     model = make_model(task)

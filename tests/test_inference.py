@@ -21,8 +21,11 @@ import torch
 from omegaconf import OmegaConf
 
 from emotion_data.audio import AudioError, load_audio
-from emotion_models import recognizer as recognizer_mod
-from emotion_models.recognizer import MAX_SPEECH_FRAMES, EmotionRecognizer, measure_latency, to_mono_16k
+from emotion_inference import recognizer as recognizer_mod
+from emotion_bench.latency import measure_latency
+from emotion_core.constants import MAX_SPEECH_FRAMES
+from emotion_inference.audio_input import to_mono_16k
+from emotion_inference.recognizer import EmotionRecognizer
 from emotion_tasks.labels import EMOTIONS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from emotion_data import matmul_features
-from emotion_data.matmul_features import MatmulFeatureExtractor
+from emotion_fast import matmul_features
+from emotion_fast.matmul_features import MatmulFeatureExtractor
 from emotion_data.speech_tokenizer import SpeechTokenizer
-from emotion_data.vq_wav2vec_standin import build_model, release_args, standin_args
+from emotion_demo.vq_wav2vec_standin import build_model, release_args, standin_args
 from test_speech_tokenizer import fairseq_indices, speechlike
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

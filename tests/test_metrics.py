@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
-from emotion_criterions import metrics as M
+from emotion_core import metrics as M
 from emotion_tasks.labels import EMOTIONS
 
 

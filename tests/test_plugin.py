@@ -101,7 +101,7 @@ def test_checkpoint_with_malicious_pickle_is_refused_and_never_runs(tmp_path):
     torch.save({"model": {}, "extra_state": Payload()}, evil)
     from fairseq import checkpoint_utils
 
-    from emotion_models.safe_checkpoint import CheckpointLoadError
+    from emotion_fairseq.safe_checkpoint import CheckpointLoadError
 
     with pytest.raises(CheckpointLoadError, match="evil.pt.*refused"):
         checkpoint_utils.load_checkpoint_to_cpu(str(evil))
@@ -111,7 +111,7 @@ def test_checkpoint_with_malicious_pickle_is_refused_and_never_runs(tmp_path):
 def test_truncated_checkpoint_gives_an_error_naming_the_file(tmp_path):
     from fairseq import checkpoint_utils
 
-    from emotion_models.safe_checkpoint import CheckpointLoadError
+    from emotion_fairseq.safe_checkpoint import CheckpointLoadError
 
     path = tmp_path / "cut.pt"
     torch.save(_legacy_state(), path)

@@ -5,7 +5,6 @@ Also holds the helpers the other ``test_prepare_*`` files import: a minimal pret
 """
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +12,11 @@ import pytest
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
 
-import prepare_data  # noqa: E402
+from emotion_data import cli as prepare_data  # noqa: E402
 from emotion_data import prepare  # noqa: E402
 from emotion_data.corpora import iemocap  # noqa: E402
-from emotion_data.corpora.manifest import CorpusError  # noqa: E402
+from emotion_core.manifest import CorpusError  # noqa: E402
 
 TEXTS = ["Excuse me.", "Do you have your forms?", "Yeah.", "Let me see them.", "I am so happy today!",
          "This is terrible, I hate it.", "Okay, fine.", "Why did you do that?"]
@@ -38,9 +36,9 @@ def write_wav(path, seconds=0.3, sr=16000, channels=1, seed=0, silent=False):
 
 def make_pretrained(root):
     """The files preparation reads from PRETRAINED: vq-wav2vec stand-in, both dict.txt, GPT-2 BPE."""
-    from emotion_data.bpe import train_bpe
-    from emotion_data.vq_wav2vec_standin import STANDIN_VARS, build_standin
-    from emotion_models.pretrained import PretrainedLayout
+    from emotion_demo.bpe_training import train_bpe
+    from emotion_demo.vq_wav2vec_standin import STANDIN_VARS, build_standin
+    from emotion_core.layout import PretrainedLayout
 
     layout = PretrainedLayout(root)
     for d in (layout.speech_dict.parent, layout.text_dict.parent, layout.bpe_vocab.parent):

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from test_prepare_iemocap import TEXTS, fast_binarize, load_split, pretrained, read_manifest_rows, write_wav  # noqa: F401
-import prepare_data
+from emotion_data import cli as prepare_data
 from emotion_data import prepare
-from emotion_data.corpora.manifest import CorpusError, read_manifest
+from emotion_core.manifest import CorpusError, read_manifest
 
 HEADER = "id\taudio\tstart\tend\ttext\tlabel\tspeaker\tsession\tsentiment"
 ROWS = [("a1", "neutral", "1", "0.5"), ("a2", "happy", "2", "2.25"), ("a3", "sad", "3", "-1"),

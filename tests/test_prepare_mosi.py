@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from test_prepare_iemocap import TEXTS, fast_binarize, load_split, pretrained, read_manifest_rows, write_wav  # noqa: F401
-import prepare_data
+from emotion_data import cli as prepare_data
 from emotion_data import prepare
 from emotion_data.corpora import cmu_mosi
 from emotion_data.splits import SplitError, load_folds

@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from emotion_reproduce import experiment, tables  # noqa: E402
-from emotion_reproduce.paper import EMOTIONS  # noqa: E402
+from emotion_reproduce import experiment, tables
+from emotion_reproduce.paper import EMOTIONS
 
 
 # ------------------------------------------------------------------------------------------- helpers

@@ -10,8 +10,8 @@ from fairseq.modules import KmeansVectorQuantizer
 
 from emotion_data import speech_tokenizer
 from emotion_data.speech_tokenizer import SpeechTokenizer, nearest_codewords
-from emotion_data.vq_wav2vec_standin import build_model, build_standin, release_args
-from emotion_models import safe_checkpoint
+from emotion_demo.vq_wav2vec_standin import build_model, build_standin, release_args
+import emotion_fairseq  # noqa: F401  (the checkpoint allowlist)
 
 SR = 16000
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -66,7 +66,6 @@ def test_release_args_build_the_33m_model():
 
 def test_standin_checkpoint_has_the_legacy_format(standin):
     path, summary = standin
-    safe_checkpoint.install()
     raw = torch.load(path, weights_only=True)  # no pickle beyond the allowlist
     assert set(raw) == {"args", "model", "optimizer_history", "extra_state"}
     assert isinstance(raw["args"], argparse.Namespace) and raw["args"].vq_type == "kmeans"

@@ -15,7 +15,7 @@ from fairseq.logging import progress_bar
 from fairseq_cli import train, validate
 from tiny_pretrained import checkpoint_paths, tiny_assets
 
-from emotion_criterions import metrics as M
+from emotion_core import metrics as M
 
 REPO = Path(__file__).resolve().parents[1]
 COMMON = ["--user-dir", str(REPO), "--task", "multimodal_emotion", "--cpu", "--num-workers", "0",

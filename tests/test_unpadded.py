@@ -16,7 +16,7 @@ from test_fast_paths import batches, losses, with_dropout
 from test_model import make_model, make_task
 
 from emotion_criterions.multimodal_emotion import MultimodalEmotionCriterion
-from emotion_models import unpadded
+from emotion_fast import unpadded
 
 
 def padded_batch(lengths, dim, pad_value=0.0):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from emotion_core.numbers import parse_number
 
-from .manifest import CorpusError, Listing, Problem, Utterance
+from emotion_core.manifest import CorpusError, Listing, Problem, Utterance
 
 SCORE_RANGE = (-3.0, 3.0)
 MOSI_STANDARD = {"videos": 93, "segments": 2199, "train": 1284, "valid": 229, "test": 686}

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from emotion_tasks.labels import EMOTIONS, IEMOCAP_CODES
-from .manifest import CorpusError, Listing, Problem, Utterance
+from emotion_core.manifest import CorpusError, Listing, Problem, Utterance
 
 # Every code the release uses; codes outside this set are reported as unknown labels.
 ALL_CODES = ("neu", "hap", "exc", "sad", "ang", "fru", "sur", "fea", "dis", "oth", "xxx")

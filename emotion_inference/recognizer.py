@@ -15,36 +15,28 @@ the GPT-2 BPE. It tokenizes exactly as ``scripts/prepare_data.py`` + ``fairseq-p
 {'neutral': 0.08, 'happy': 0.91, 'sad': 0.02, 'angry': 0.05}
 """
 import logging
-import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
-import numpy as np
-import soxr
 import torch
 from fairseq import checkpoint_utils
 from fairseq.data import Dictionary, data_utils
 
 import emotion_models  # noqa: F401  (registers model ssl_emotion, installs safe checkpoint loading)
 import emotion_tasks  # noqa: F401  (registers task multimodal_emotion)
-from emotion_data.audio import SAMPLE_RATE, SILENCE_PEAK, load_audio
+from emotion_core.constants import FRAME_SAMPLES, MAX_SPEECH_FRAMES, SAMPLE_RATE
+from emotion_core.layout import PretrainedLayout
 from emotion_data.bpe import load_bpe
-from emotion_data.prepare import MAX_FRAMES
 from emotion_data.speech_tokenizer import SpeechTokenizer
-from emotion_models.pretrained import PretrainedLayout
-from emotion_models.safe_checkpoint import CheckpointLoadError
+from emotion_fairseq.safe_checkpoint import CheckpointLoadError
+from emotion_inference.audio_input import to_mono_16k
 from emotion_tasks.labels import EMOTIONS
 from emotion_tasks.multimodal_emotion import check_model_name
 
 logger = logging.getLogger(__name__)
 
-MAX_SPEECH_FRAMES = MAX_FRAMES  # as data preparation: <s> + 2046 frames + </s> fill Speech-BERT's 2048 positions
 LONG_AUDIO_POLICIES = ("truncate", "error")  # what to do with audio of more than MAX_SPEECH_FRAMES frames
-MAX_CHANNELS = 64  # an array with more "channels" than this is taken for a (channels, samples) mistake
-MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4000, 384000  # Hz accepted with an array (telephone to studio rates)
-FRAME_SAMPLES = 160  # vq-wav2vec frame hop at 16 kHz (10 ms)
 
 
 class PredictionError(ValueError):
@@ -85,75 +77,6 @@ def pretrained_dictionary(path):
     dictionary = Dictionary.load(str(path))
     dictionary.add_symbol("<mask>")
     return dictionary
-
-
-def check_sample_rate(sample_rate, what="audio"):
-    """``sample_rate`` as an int in [MIN_SAMPLE_RATE, MAX_SAMPLE_RATE]; ValueError for anything else."""
-    if isinstance(sample_rate, (bool, np.bool_)) or not isinstance(sample_rate, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{what}: sample_rate must be a number of samples per second, got {sample_rate!r}")
-    if not math.isfinite(float(sample_rate)) or float(sample_rate) != int(sample_rate):
-        raise ValueError(f"{what}: sample_rate must be a whole number of Hz, got {sample_rate!r}")
-    if not MIN_SAMPLE_RATE <= int(sample_rate) <= MAX_SAMPLE_RATE:
-        raise ValueError(f"{what}: sample_rate {sample_rate!r} Hz is outside [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}]")
-    return int(sample_rate)
-
-
-def pcm_to_float(data, what="audio"):
-    """An audio array as float32 in [-1, 1), integer PCM scaled as soundfile reads integer files.
-
-    Signed integers are divided by 2**(bits-1); unsigned ones (8-bit WAV is unsigned) are centred
-    first, (x - 2**(bits-1)) / 2**(bits-1), so that silence (128 for uint8) is 0.
-    """
-    if np.issubdtype(data.dtype, np.signedinteger):
-        return data.astype(np.float32) / float(2 ** (8 * data.dtype.itemsize - 1))
-    if np.issubdtype(data.dtype, np.unsignedinteger):
-        half = float(2 ** (8 * data.dtype.itemsize - 1))
-        return (data.astype(np.float64) - half).astype(np.float32) / half
-    if np.issubdtype(data.dtype, np.floating):
-        return data.astype(np.float32, copy=False)
-    raise ValueError(f"{what}: audio samples must be integer PCM or floats, got dtype {data.dtype}")
-
-
-def to_mono_16k(audio, sample_rate=None, what="audio"):
-    """A wav path or an array at any rate and channel count -> float32 mono 16 kHz, as data preparation.
-
-    Paths go through :func:`emotion_data.audio.load_audio` (``sample_rate`` must then be None).
-    Arrays are ``(samples,)`` or ``(samples, channels)`` (soundfile's layout) of integer PCM (scaled
-    by :func:`pcm_to_float`) or floats; ``sample_rate`` is a whole number of Hz in
-    [MIN_SAMPLE_RATE, MAX_SAMPLE_RATE]. Channels are averaged, then soxr resamples, the very
-    operations ``load_audio`` applies to a file. Raises ValueError (an
-    :class:`~emotion_data.audio.AudioError` for files) for empty, silent or non-finite audio.
-    """
-    if isinstance(audio, (str, Path)):
-        if sample_rate is not None:
-            raise ValueError(f"{audio}: sample_rate is read from the file; pass it only with an array")
-        return load_audio(audio)
-    if isinstance(audio, (bytes, bytearray)):
-        raise ValueError(f"{what}: got {type(audio).__name__}; pass a wav path or a decoded array "
-                         "(e.g. soundfile.read(io.BytesIO(data)))")
-    if sample_rate is None:
-        raise ValueError(f"{what}: sample_rate is required when the audio is an array")
-    sample_rate = check_sample_rate(sample_rate, what)
-    data = np.asarray(audio)
-    if data.ndim == 1:
-        data = data[:, None]
-    if data.ndim != 2 or data.shape[1] > MAX_CHANNELS:
-        raise ValueError(f"{what}: expected an array of shape (samples,) or (samples, channels), got "
-                         f"{data.shape} (transpose a (channels, samples) array)")
-    if data.shape[0] == 0 or data.shape[1] == 0:
-        raise ValueError(f"{what}: empty audio (shape {data.shape}: no samples or no channels)")
-    data = pcm_to_float(data, what)
-    wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]  # (samples,)
-    if sample_rate != SAMPLE_RATE:
-        wav = soxr.resample(wav, sample_rate, SAMPLE_RATE)
-    wav = np.ascontiguousarray(wav, dtype=np.float32)
-    peak = float(np.abs(wav).max()) if wav.size else 0.0
-    if not np.isfinite(peak):
-        raise ValueError(f"{what}: audio holds NaN or infinite samples")
-    if peak < SILENCE_PEAK:
-        raise ValueError(f"{what}: silent audio (peak {peak:.1e} < {SILENCE_PEAK:.0e}); the speech "
-                         "encoder would see no speech, so no emotion can be read from it")
-    return wav
 
 
 class EmotionRecognizer:
@@ -402,40 +325,3 @@ def _load_model_and_task(checkpoint, speech_dict, text_dict):
     task = TASK_REGISTRY[task_name](task_cfg, speech_dict, text_dict)
     models, _, task = checkpoint_utils.load_model_ensemble_and_task([str(checkpoint)], task=task, state=state)
     return models[0].eval(), task
-
-
-def measure_latency(recognizer, seconds=5.0, text="I really did not expect to see you here today.",
-                    repeats=5, warmup=2, threads=None, seed=0):
-    """Single-utterance latency of ``recognizer``, audio array to probabilities (``encode`` + ``predict_encoded``).
-
-    A ``seconds``-long synthetic 16 kHz utterance (noise-modulated tone, not silent) is predicted
-    ``warmup`` times untimed (oneDNN builds its kernels on first use), then ``repeats`` times.
-    ``threads`` sets ``torch.set_num_threads`` first. Returns the median and minimum wall time in
-    seconds, every run, the median of each stage (speech + text tokenization; model), and the
-    median process CPU time: on a machine shared with other jobs, ``cpu_s / threads`` estimates the
-    wall time the same work takes on idle cores.
-    """
-    if threads is not None:
-        torch.set_num_threads(threads)
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    wav = (0.3 * np.sin(2 * math.pi * 220 * t) * (1 + np.sin(2 * math.pi * 3 * t))
-           + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
-    runs, stages, cpu = [], [], []
-    for i in range(warmup + repeats):
-        c0, t0 = time.process_time(), time.perf_counter()
-        encoded = recognizer.encode(wav, text, SAMPLE_RATE)
-        t1 = time.perf_counter()
-        recognizer.predict_encoded([encoded])
-        t2, c2 = time.perf_counter(), time.process_time()
-        if i >= warmup:
-            runs.append(t2 - t0)
-            stages.append((t1 - t0, t2 - t1))
-            cpu.append(c2 - c0)
-    return {"median_s": float(np.median(runs)), "min_s": float(min(runs)), "runs_s": runs,
-            "encode_median_s": float(np.median([s[0] for s in stages])),
-            "model_median_s": float(np.median([s[1] for s in stages])),
-            "cpu_s": float(np.median(cpu)), "cpu_per_thread_s": float(np.median(cpu)) / torch.get_num_threads(),
-            "speech_positions": 0 if encoded.speech is None else len(encoded.speech),
-            "text_positions": 0 if encoded.text is None else len(encoded.text),
-            "threads": torch.get_num_threads(), "bf16": recognizer.bf16}

@@ -33,11 +33,11 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from emotion_tasks.labels import EMOTIONS
+from emotion_core.constants import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000  # Hz, what vq-wav2vec reads
+EMOTIONS = ("neutral", "happy", "sad", "angry")  # the corpus's emotions: IEMOCAP's four
 NUM_SESSIONS = 5  # Ses01..Ses05, each with one female and one male speaker (as IEMOCAP)
 MANIFEST_COLUMNS = ("id", "audio", "start", "end", "text", "label", "speaker", "session", "sentiment")
 CUES = ("text", "speech", "both")  # which modality carries a non-neutral emotion

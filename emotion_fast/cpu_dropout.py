@@ -1,4 +1,4 @@
-"""Dropout in the encoders made fast for CPU training (``--fast-cpu-dropout``, issue 8).
+"""Dropout in the encoders made fast for CPU training (``--fast-cpu-dropout``).
 
 Two costs of the paper's dropout (0.1) on a CPU:
 

@@ -1,4 +1,4 @@
-"""Encoders on real tokens only (``--unpadded-encoders``, issue 8).
+"""Encoders on real tokens only (``--unpadded-encoders``).
 
 fairseq's encoder runs every transformer layer on the padded (T, B, C) batch: the padding
 positions of a length-grouped batch go through every linear layer and the attention too. This
@@ -11,7 +11,7 @@ keys and values for every token, and the query, the attention output, the feed-f
 the norms only at the CLS position: the other positions' outputs would be thrown away.
 
 The layers' own modules do the work (same parameters; fairseq's dropout modules, or those of
-:mod:`emotion_models.cpu_dropout` with ``--fast-cpu-dropout``), so the function is fairseq's:
+:mod:`emotion_fast.cpu_dropout` with ``--fast-cpu-dropout``), so the function is fairseq's:
 tests compare the features and every gradient with fairseq's forward. Padding positions of the
 returned (B, T, C) features are zeros (fairseq's are computed and meaningless; every consumer
 masks them).
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from emotion_models.cpu_dropout import ChunkedDropoutAttention, dropout_attention
+from emotion_fast.cpu_dropout import ChunkedDropoutAttention, dropout_attention
 
 
 def check_supported(sentence_encoder):

@@ -1,0 +1,1 @@
+"""Evaluation of saved predictions: scoring a ``--save-predictions`` file per label space (``emotion-score``)."""

@@ -1,0 +1,173 @@
+"""Emotion of new recordings with a fine-tuned ``ssl_emotion`` checkpoint (see docs/inference.md).
+
+    python scripts/predict.py --checkpoint CKPT --pretrained PRETRAINED_DIR --audio X.wav --text "..."
+    python scripts/predict.py --checkpoint CKPT --pretrained PRETRAINED_DIR --manifest FILE \\
+        [--output out.jsonl|out.csv]
+
+A manifest is a TSV with a header and the columns ``id``, ``audio`` (relative to the manifest's
+folder or absolute), optionally ``start``/``end`` (seconds; empty: the whole file) and ``text``
+(the contract's manifest.tsv, and a prepared DATA_DIR/manifest.tsv, qualify; other columns are
+ignored). One output row per manifest row: ``id``, the prediction fields (per-emotion probabilities,
+the class distribution and ``label``, or ``sentiment``) and ``error`` (empty unless that utterance
+failed: the run then goes on and exits with status 1 at the end).
+"""
+import argparse
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+from tqdm import tqdm
+
+from emotion_core.files import OutputPathError, atomic_output, check_output_path
+from emotion_core.numbers import parse_number
+from emotion_core.tsv import TsvError, read_tsv
+from emotion_data.audio import SAMPLE_RATE, load_audio
+from emotion_inference.recognizer import LONG_AUDIO_POLICIES, EmotionRecognizer
+from emotion_fairseq.safe_checkpoint import CheckpointLoadError
+
+logger = logging.getLogger("predict")
+CHUNK = 64  # manifest rows encoded, then predicted in length-sorted batches, at a time
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, type=Path, help="fine-tuned checkpoint written by fairseq-train")
+    p.add_argument("--pretrained", required=True, type=Path, help="folder with the pretrained layout (dicts, vq-wav2vec, BPE)")
+    p.add_argument("--audio", help="one recording (any sample rate and channel count)")
+    p.add_argument("--text", help="its transcript (not needed by a speech-only model)")
+    p.add_argument("--manifest", type=Path, help="TSV of utterances: id, audio, [start, end], [text]")
+    p.add_argument("--output", type=Path, help="write rows to this .jsonl or .csv file (default: JSON lines on stdout)")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument("--long-audio", choices=LONG_AUDIO_POLICIES, default="truncate",
+                   help="audio over 2046 frames (20.46 s): keep its start with a warning, or fail that utterance")
+    p.add_argument("--max-tokens", type=int, default=8192, help="padded positions per batch")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on AVX512-bf16/AMX CPUs; ~1e-2 off)")
+    p.add_argument("--fast-tokenizer", action="store_true",
+                   help="vq-wav2vec convolutions as matrix products (faster on CPU, BENCHMARKS.md; a token can "
+                        "differ from fairseq's where two codewords tie to float rounding)")
+    args = p.parse_args(argv)
+    if args.manifest is None and args.audio is None and args.text is None:
+        p.error("pass --manifest FILE, or --audio and/or --text for one utterance")
+    if args.manifest is not None and (args.audio is not None or args.text is not None):
+        p.error("--manifest excludes --audio/--text")
+    if args.output is not None and args.output.suffix not in (".jsonl", ".csv"):
+        p.error(f"--output must end in .jsonl or .csv, got {args.output}")
+    return args
+
+
+def read_manifest(path):
+    """Rows of a prediction manifest: dicts with line, id, audio (resolved), start, end, text and error.
+
+    A row that cannot be read (invalid UTF-8, too many or too few cells, an empty id, a start or end
+    that is not a number of seconds) keeps its place with its ``error`` set.
+    """
+    try:
+        _, table = read_tsv(path, required=("id", "audio"), strict_cells=False)
+    except TsvError as err:
+        raise SystemExit(f"error: {err}")
+    rows = []
+    for r in table:
+        cells, error = r.cells, r.error
+        row = {"line": r.line, "id": cells.get("id") or f"line {r.line}", "audio": None, "start": None,
+               "end": None, "text": cells.get("text"), "error": error}
+        if error is None and not cells.get("id"):
+            row["error"] = "empty id"
+        if row["error"] is None:
+            try:
+                row["start"], row["end"] = (parse_number(cells[c], low=0.0, what=f"{c} (seconds)")
+                                            if cells.get(c) else None for c in ("start", "end"))
+            except ValueError as err:
+                row["error"] = str(err)
+            audio = Path(cells.get("audio", ""))
+            row["audio"] = audio if audio.is_absolute() else path.parent / audio
+        if row["error"] is not None:
+            row["error"] = f"{path}:{r.line}: {row['error']}"
+        rows.append(row)
+    return rows
+
+
+def encode_row(recognizer, row):
+    """Model inputs of one manifest row (the segment start..end of its audio)."""
+    audio = None
+    if "speech" in recognizer.modalities:
+        audio = load_audio(row["audio"], row["start"], row["end"])  # 16 kHz mono, as data preparation
+    return recognizer.encode(audio, row["text"], SAMPLE_RATE if audio is not None else None)
+
+
+def predict_manifest(recognizer, rows):
+    """One output row per manifest row; a failed utterance gets its error message instead of fields."""
+    out = []
+    with tqdm(total=len(rows), desc="predict", unit="utt") as bar:
+        for start in range(0, len(rows), CHUNK):
+            chunk, encoded, errors = rows[start:start + CHUNK], [], {}
+            for i, row in enumerate(chunk):
+                try:
+                    if row["error"]:
+                        raise ValueError(row["error"])
+                    encoded.append(encode_row(recognizer, row))
+                except ValueError as err:  # AudioError included: bad audio, empty text, long audio policy
+                    errors[i] = str(err)
+                    encoded.append(None)
+                bar.update(1)
+            ok = [i for i, e in enumerate(encoded) if e is not None]
+            preds = dict(zip(ok, recognizer.predict_encoded([encoded[i] for i in ok])))
+            for i, row in enumerate(chunk):
+                fields = recognizer.prediction_fields(preds.get(i))
+                out.append({"id": row["id"], **fields, "error": errors.get(i, "")})
+    return out
+
+
+def write_rows(rows, path):
+    """JSON lines (stdout when ``path`` is None) or CSV, by the file's extension; files are written atomically."""
+    if path is None:
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+        return
+    with atomic_output(path, newline="" if path.suffix == ".csv" else None) as f:
+        if path.suffix == ".csv":
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["id", "error"])
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
+    logging.getLogger("fairseq.models.wav2vec").setLevel(logging.WARNING)  # it logs the whole vq-wav2vec module
+    args = parse_args(argv)
+    try:
+        if args.output is not None:  # before any work: a bad --output must not cost a model load
+            check_output_path(args.output, [args.checkpoint, args.manifest, args.audio, *args.pretrained.rglob("*")],
+                              what="--output")
+        recognizer = EmotionRecognizer.from_checkpoint(args.checkpoint, args.pretrained, device=args.device,
+                                                       long_audio=args.long_audio, max_tokens=args.max_tokens,
+                                                       bf16=args.bf16, exact_tokens=not args.fast_tokenizer)
+    except (OutputPathError, CheckpointLoadError, FileNotFoundError) as err:
+        logger.error("%s", err)
+        return 1
+    logger.info("model reads %s; target type %s", " + ".join(recognizer.modalities), recognizer.target_type)
+    if recognizer.tokenizer is not None and not recognizer.tokenizer.exact:
+        logger.info("--fast-tokenizer: vq-wav2vec convolutions as matrix products (tokens to float rounding)")
+    if args.manifest is not None:
+        rows = predict_manifest(recognizer, read_manifest(args.manifest))
+    else:
+        try:
+            prediction = recognizer.predict(args.audio, args.text)
+        except ValueError as err:
+            raise SystemExit(f"error: {err}")
+        rows = [{"id": args.audio or "text", **recognizer.prediction_fields(prediction), "error": ""}]
+    write_rows(rows, args.output)
+    failed = [r for r in rows if r["error"]]
+    if args.output is not None:
+        logger.info("%d row(s) written to %s", len(rows), args.output)
+    if failed:
+        logger.error("%d of %d utterance(s) failed, e.g. %s: %s", len(failed), len(rows), failed[0]["id"],
+                     failed[0]["error"])
+        return 1
+    return 0
+

@@ -1,0 +1,130 @@
+"""Command lines of the reproduction: one experiment, the paper's tables, a run's plots.
+
+Installed as ``emotion-experiment``, ``emotion-tables`` and ``emotion-plot-run`` (and run by
+``scripts/run_experiment.py``, ``scripts/make_tables.py``, ``scripts/plot_run.py``).
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from emotion_reproduce.experiment import load_settings, run_experiment
+from emotion_reproduce.tables import check_lines, checks, render
+
+RUN_EXPERIMENT_DOC = """Run one experiment: fairseq-train, fairseq-validate on the test split, scoring, plots, results.json.
+
+Example (one Table 1 run on the demo data, CPU):
+    python scripts/run_experiment.py --data DATA --pretrained PRETRAINED --run-dir RESULTS/table1/shallow_finetune \\
+        --arch ssl_emotion_shallow --target-type iemocap_binary \\
+        --config configs/tables/table1.yaml --config configs/tables/demo.yaml --meta preset=demo
+
+A run whose RUN_DIR/results.json exists is skipped (--force reruns it); an interrupted run resumes.
+Settings files and their keys: see emotion_reproduce/experiment.py.
+"""
+
+
+def run_experiment_main(argv=None):
+    """Run one experiment: fairseq-train, fairseq-validate on the test split, scoring, plots, results.json."""
+    p = argparse.ArgumentParser(description=RUN_EXPERIMENT_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, type=Path, help="prepared data directory (scripts/prepare_data.py)")
+    p.add_argument("--pretrained", required=True, type=Path, help="pretrained layout (bert_kmeans/, roberta.large/)")
+    p.add_argument("--run-dir", required=True, type=Path, help="output folder of this run")
+    p.add_argument("--arch", required=True, help="ssl_emotion_shallow | _coattn | _speech_only | _text_only")
+    p.add_argument("--target-type", required=True, choices=["iemocap_binary", "multiclass", "regression"])
+    p.add_argument("--freeze-ssl", action="store_true", help="keep Speech-BERT and RoBERTa frozen")
+    p.add_argument("--config", action="append", default=[], type=Path,
+                   help="settings file (YAML); repeat to layer them, later ones win")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. --set lr=1e-4 --set max_epoch=3")
+    p.add_argument("--seed", type=int, default=1, help="fairseq --seed (also PYTHONHASHSEED); recorded")
+    p.add_argument("--gpus", type=int, default=0,
+                   help="0: CPU; N >= 1: N GPUs (N > 1 through fairseq's distributed launcher); "
+                        "update-freq = effective batch / (batch size x N)")
+    p.add_argument("--table", help="table this run belongs to (recorded)")
+    p.add_argument("--name", help="run name (recorded; default: the run dir's name)")
+    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                   help="free notes recorded in results.json, e.g. preset=demo, protocol=...")
+    p.add_argument("--force", action="store_true", help="rerun from scratch even when results.json exists")
+    p.add_argument("--keep-checkpoints", action="store_true", help="keep checkpoint_last.pt once finished")
+    p.add_argument("--no-plots", action="store_true", help="skip curves.png / confusion.png")
+    args = p.parse_args(argv)
+
+    settings = load_settings(args.config, args.set)
+    meta = dict(item.partition("=")[::2] for item in args.meta)
+    run = {"data": args.data.resolve(), "pretrained": args.pretrained.resolve(), "run_dir": args.run_dir.resolve(),
+           "arch": args.arch, "target_type": args.target_type, "freeze_ssl": args.freeze_ssl, "seed": args.seed,
+           "gpus": args.gpus, "table": args.table, "name": args.name, "meta": meta,
+           "settings_files": [str(c) for c in args.config]}
+    try:
+        run_experiment(run, settings, force=args.force, keep_checkpoints=args.keep_checkpoints,
+                       plots=not args.no_plots)
+    except (RuntimeError, AssertionError) as err:
+        print(f"[run] {args.run_dir} FAILED: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+MAKE_TABLES_DOC = """Render the paper's Tables 1-5 from a results directory as Markdown, the paper's numbers beside ours.
+
+    python scripts/make_tables.py RESULTS_DIR [--out tables.md] [--tables 145] [--checks [--strict]]
+
+--checks appends the qualitative checks (CHECK <name>: PASS|FAIL (<figures>)); --strict then exits 3
+when one fails. Plot links are relative to the --out file's folder (or to the current folder).
+"""
+
+
+def make_tables_main(argv=None):
+    """Render the paper's Tables 1-5 from a results directory as Markdown, the paper's numbers beside ours."""
+    p = argparse.ArgumentParser(description=MAKE_TABLES_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results_dir", type=Path)
+    p.add_argument("--out", type=Path, help="also write the Markdown to this file")
+    p.add_argument("--tables", default="12345", help="which tables, e.g. 145 (default: all)")
+    p.add_argument("--checks", action="store_true", help="append the CHECK lines (from Table 1's runs)")
+    p.add_argument("--strict", action="store_true", help="with --checks: exit 3 when a check fails")
+    args = p.parse_args(argv)
+
+    assert args.results_dir.is_dir(), f"{args.results_dir} is not a directory"
+    link_root = args.out.resolve().parent if args.out else Path.cwd()
+    text = render(args.results_dir, args.tables, link_root)
+    failed, section = False, ""
+    if args.checks:
+        found = checks(args.results_dir)
+        failed = not all(ok for _, ok, _ in found)
+        section = "\n## Qualitative checks\n\n```\n" + "\n".join(check_lines(found)) + "\n```\n"
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + section)
+    print(text)
+    if args.checks:  # the CHECK lines last, as the demo's closing lines
+        print("\n".join(check_lines(found)))
+    return 3 if failed and args.strict else 0
+
+
+PLOT_RUN_DOC = """Draw a run's training/validation curves and test confusion matrix as PNG files.
+
+    python scripts/plot_run.py RUN_DIR [RUN_DIR ...] [--target-type T]
+
+Reads RUN_DIR/train.log (fairseq --log-format json --log-file) and RUN_DIR/predictions.jsonl; writes
+RUN_DIR/curves.png and RUN_DIR/confusion.png (per-emotion 2x2 matrices for iemocap_binary, 4x4 for
+multiclass, 7x7 of rounded scores for regression). The target type defaults to the one in results.json.
+"""
+
+
+def plot_run_main(argv=None):
+    """Draw a run's training/validation curves and test confusion matrix as PNG files."""
+    from emotion_reproduce.plots import plot_run  # matplotlib only for this command
+
+    p = argparse.ArgumentParser(description=PLOT_RUN_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dirs", nargs="+", type=Path)
+    p.add_argument("--target-type", choices=["iemocap_binary", "multiclass", "regression"],
+                   help="default: read from RUN_DIR/results.json")
+    args = p.parse_args(argv)
+    for run_dir in args.run_dirs:
+        target_type = args.target_type
+        if target_type is None:
+            results = run_dir / "results.json"
+            assert results.exists(), f"{results} missing: pass --target-type"
+            target_type = json.loads(results.read_text())["target_type"]
+        for kind, path in plot_run(run_dir, target_type).items():
+            print(f"{kind}: {path}")
+    return 0
