@@ -64,7 +64,7 @@ def build_model(layers_speech, layers_text, freeze=False, cache=False, attention
     from omegaconf import OmegaConf
 
     from emotion_models import ssl_emotion
-    from emotion_tasks.multimodal_emotion import head_shape
+    from emotion_core.label_spaces import label_space
     from emotion_bench.latency import ROBERTA_LARGE, SPEECH_BERT, TEXT_SYMBOLS, dictionary
 
     torch.manual_seed(seed)
@@ -79,7 +79,7 @@ def build_model(layers_speech, layers_text, freeze=False, cache=False, attention
     cfg.text_args = dict(ROBERTA_LARGE, encoder_layers=layers_text)
     task = argparse.Namespace(speech_dictionary=dicts["speech"], text_dictionary=dicts["text"])
     model = ssl_emotion.SSLEmotionModel.build_model(cfg, task)
-    model.register_classification_head(head_shape("iemocap_binary"))
+    model.register_classification_head(label_space("iemocap_binary").head_shape)
     return model, dicts
 
 
@@ -170,6 +170,7 @@ def build_optimizer(name, params):
 
 def measure_training(job):
     """Child process: train (or, frozen, run epochs) with one configuration; returns its figures."""
+    from emotion_core.label_spaces import label_space
     from emotion_criterions.multimodal_emotion import MultimodalEmotionCriterion
 
     torch.set_num_threads(job["threads"])
@@ -184,7 +185,7 @@ def measure_training(job):
     model = model.to(device).train()
     dataset = build_dataset(dicts, *lengths(job["utterances"], job["seed"]), keys=frozen and config.get("cache"))
     updates = updates_of(dataset, config)
-    criterion = MultimodalEmotionCriterion(argparse.Namespace(), "iemocap_binary")
+    criterion = MultimodalEmotionCriterion(argparse.Namespace(label_space=label_space("iemocap_binary")))
     optimizer = build_optimizer(config["optimizer"], [p for p in model.parameters() if p.requires_grad])
     rss_model = _rss_gb()
     if device == "cuda":

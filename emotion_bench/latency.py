@@ -32,7 +32,7 @@ from emotion_demo.vq_wav2vec_standin import build_model as build_wav2vec, releas
 from emotion_inference.recognizer import EmotionRecognizer
 from emotion_models.ssl_emotion import SSLEmotionConfig, SSLEmotionModel
 from emotion_models import ssl_emotion
-from emotion_tasks.multimodal_emotion import head_shape
+from emotion_core.label_spaces import label_space
 
 SPEECH_BERT = dict(arch="roberta_base", encoder_layers=12, encoder_embed_dim=768, encoder_ffn_embed_dim=3072,
                    encoder_attention_heads=12, max_positions=2048)  # Speech-BERT (bert_kmeans.pt)
@@ -100,11 +100,12 @@ def full_size_recognizer(arch="ssl_emotion_shallow", target_type="iemocap_binary
     cfg.speech_args, cfg.text_args = SPEECH_BERT, ROBERTA_LARGE
     task = argparse.Namespace(speech_dictionary=speech_dict, text_dictionary=text_dict)
     model = SSLEmotionModel.build_model(cfg, task)
-    model.register_classification_head(head_shape(target_type))
+    space = label_space(target_type)
+    model.register_classification_head(space.head_shape)
     with tempfile.TemporaryDirectory() as tmp:  # a small GPT-2-format BPE: ids fall inside the 50,260
         train_bpe(SENTENCES * 4, tmp, vocab_size=400)
         bpe = load_bpe(Path(tmp) / "encoder.json", Path(tmp) / "vocab.bpe")
-    return EmotionRecognizer(model, target_type, speech_dict, text_dict, SpeechTokenizer(wav2vec), bpe, bf16=bf16)
+    return EmotionRecognizer(model, space, speech_dict, text_dict, SpeechTokenizer(wav2vec), bpe, bf16=bf16)
 
 
 def main(argv=None):

@@ -5,18 +5,18 @@ Columns (tab-separated, header row first)::
     id  audio  start  end  text  label  speaker  session  [split]  [extra columns ...]
 
 ``audio`` is relative to the manifest's folder or absolute; ``start``/``end`` are seconds inside the
-audio (empty: the whole file); ``label`` is an emotion name from ``EMOTIONS`` or a float score
-(another column can be chosen with ``label_column``); ``session`` may be empty. A prepared
-``DATA_DIR/manifest.tsv`` is itself a valid input manifest (its audio paths are absolute).
+audio (empty: the whole file); ``label`` is any label string (a class name or a score; another
+column can be chosen, or several columns for dimensional labels such as
+``arousal valence dominance``); ``session`` may be empty. A prepared ``DATA_DIR/manifest.tsv`` is
+itself a valid input manifest (its audio paths are absolute).
 """
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple, Union
 
 from emotion_core.files import atomic_output
 from emotion_core.numbers import parse_number
 from emotion_core.tsv import TsvError, read_tsv
-from emotion_tasks.labels import EMOTIONS
 
 MANIFEST_COLUMNS = ("id", "audio", "start", "end", "text", "label", "speaker", "session", "split")
 REQUIRED_COLUMNS = ("id", "audio", "text")
@@ -31,10 +31,11 @@ class Utterance:
     start: Optional[float]  # segment start in seconds (None: start of the file)
     end: Optional[float]  # segment end in seconds (None: end of the file)
     text: str  # transcript
-    label: str  # emotion name from EMOTIONS or a float score, as text
+    label: Union[str, Tuple[str, ...]]  # a class name or a score as text; one text per dimension for dimensional labels
     speaker: str  # speaker id (IEMOCAP: session + gender, e.g. "Ses01M")
     session: str = ""  # session number as text ("1".."5" for IEMOCAP), "" when the corpus has none
     split: str = ""  # train / valid / test once splits are assigned
+    origin: str = ""  # where the utterance was listed ("manifest.tsv:12", an annotation file), for error messages
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Problem:
     """Why one utterance could not be prepared; aggregated into the report."""
 
     id: str  # utterance id
-    file: str  # the file at fault
+    file: str  # the file at fault (with ":line" where known)
     problem: str  # what is wrong, in words
 
 
@@ -68,26 +69,21 @@ def _fmt_time(value):
     return "" if value is None else f"{value:.4f}"
 
 
-def write_manifest(path, utterances, extra_columns=()):
-    """Write ``utterances`` as a manifest TSV (header + one row each) to ``path``, atomically."""
+def write_manifest(path, utterances, label_columns=("label",), extra_columns=()):
+    """Write ``utterances`` as a manifest TSV (header + one row each) to ``path``, atomically.
+
+    ``label_columns`` name the label's column(s): one for a class or a score, one per dimension.
+    """
+    columns = [c for c in MANIFEST_COLUMNS if c != "label"]
+    columns[columns.index("text") + 1:columns.index("text") + 1] = label_columns
     with atomic_output(path) as f:
-        f.write("\t".join(MANIFEST_COLUMNS + tuple(extra_columns)) + "\n")
+        f.write("\t".join(columns + list(extra_columns)) + "\n")
         for u in utterances:
-            row = [u.id, u.audio, _fmt_time(u.start), _fmt_time(u.end), u.text, u.label,
+            labels = u.label if isinstance(u.label, tuple) else (u.label,)
+            row = [u.id, u.audio, _fmt_time(u.start), _fmt_time(u.end), u.text, *labels,
                    u.speaker, u.session, u.split]
             row += [getattr(u, c, "") for c in extra_columns]
             f.write("\t".join(_clean(v) for v in row) + "\n")
-
-
-def label_kind(label):
-    """``"emotion"`` for a name in EMOTIONS, ``"score"`` for a finite number in decimal notation, else None."""
-    if label in EMOTIONS:
-        return "emotion"
-    try:
-        parse_number(label)
-        return "score"
-    except ValueError:
-        return None
 
 
 def _parse_time(value, what):
@@ -97,24 +93,25 @@ def _parse_time(value, what):
     return parse_number(value, low=0.0, what=f"{what} (seconds)")
 
 
-def read_manifest(path, label_column="label"):
-    """Read a manifest TSV into a :class:`Listing`.
+def read_manifest(path, label_columns=("label",)):
+    """Read a manifest TSV into a :class:`Listing`; labels are kept as text (data preparation checks them).
 
-    Every bad row (invalid UTF-8, a wrong number of cells, an empty or duplicate id, a start or end
-    that is not a number of seconds, a label that is neither an emotion name nor a score) is listed
-    as a :class:`Problem` naming the file and line (the run decides whether they fail it); a file
-    without a usable header raises :class:`CorpusError`.
+    ``label_columns``: the column holding the label, or several columns (one per dimension) whose
+    values become a tuple. Every bad row (invalid UTF-8, a wrong number of cells, an empty or
+    duplicate id, a start or end that is not a number of seconds, an empty label) is listed as a
+    :class:`Problem` naming the file and line (the run decides whether they fail it); a file without
+    a usable header raises :class:`CorpusError`.
 
-    >>> listing = read_manifest("corpus/manifest.tsv", label_column="sentiment")  # doctest: +SKIP
+    >>> listing = read_manifest("corpus/manifest.tsv", label_columns=("sentiment",))  # doctest: +SKIP
     >>> listing.utterances[0].label  # doctest: +SKIP
     '1.25'
     """
-    path = Path(path)
+    path, label_columns = Path(path), tuple(label_columns)
     try:
-        header, rows = read_tsv(path, REQUIRED_COLUMNS + (label_column,))
+        _, rows = read_tsv(path, REQUIRED_COLUMNS + label_columns)
     except TsvError as err:
         raise CorpusError(f"{err} (expected columns: {' '.join(MANIFEST_COLUMNS)}; pick the label column "
-                          "with --label-column)") from None
+                          "with --label-column, or the dimensions with --label-columns)") from None
     root = path.parent.resolve()
     utterances, problems, seen = [], [], set()
     for row in rows:
@@ -136,21 +133,19 @@ def read_manifest(path, label_column="label"):
         if start is not None and end is not None and end <= start:
             problems.append(Problem(uid, where, f"end {end} is not after start {start}"))
             continue
+        labels = tuple(get(c, "") for c in label_columns)
+        empty = [c for c, value in zip(label_columns, labels) if not value]
+        if empty:
+            problems.append(Problem(uid, where, f"empty label in column {', '.join(map(repr, empty))}"))
+            continue
         audio = Path(get("audio", ""))
         audio = audio if audio.is_absolute() else root / audio
-        u = Utterance(id=uid, audio=str(audio), start=start, end=end, text=get("text", ""),
-                      label=get(label_column, ""), speaker=get("speaker") or uid, session=get("session", ""),
-                      split=get("split", ""))
-        if label_kind(u.label) is None:
-            problems.append(Problem(uid, where, f"unknown label {u.label!r} in column {label_column!r} "
-                                                f"(expected one of {', '.join(EMOTIONS)} or a score in "
-                                                "decimal notation)"))
-            continue
-        utterances.append(u)
-    kinds = {label_kind(u.label) for u in utterances}
-    if len(kinds) > 1:
-        raise CorpusError(f"{path}: column {label_column!r} mixes emotion names and float scores")
-    return Listing(utterances, problems, {"label_column": label_column, "manifest": str(path)})
+        utterances.append(Utterance(
+            id=uid, audio=str(audio), start=start, end=end, text=get("text", ""),
+            label=labels if len(labels) > 1 else labels[0], speaker=get("speaker") or uid,
+            session=get("session", ""), split=get("split", ""), origin=where))
+    return Listing(utterances, problems, {"label_columns": list(label_columns), "manifest": str(path)})
 
 
-assert [f.name for f in fields(Utterance)] == list(MANIFEST_COLUMNS), "Utterance fields must follow the columns"
+assert [f.name for f in fields(Utterance)][:len(MANIFEST_COLUMNS)] == list(MANIFEST_COLUMNS), \
+    "Utterance fields must follow the manifest columns"

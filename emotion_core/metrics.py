@@ -1,153 +1,36 @@
-"""Emotion metrics from summable statistics (pure python / numpy: no torch).
+"""Metric arithmetic on summable statistics (numpy only), used by every label space.
 
-Two kinds of functions, shared by the criterion (which sums statistics over batches and workers)
-and by ``scripts/score_predictions.py`` (which reads saved predictions):
+The criterion sums statistics over batches and workers and the scorer over a predictions file;
+both derive the metrics with these functions, so the two agree exactly. Statistics are counts and
+sums that add up across the halves of a split: binary confusion counts, confusion matrices, and
+for scores n, sum|x - y|, sum x, sum y, sum x^2, sum y^2, sum xy.
 
-* ``*_stats(...)`` turn lists of predictions and targets into a flat ``{name: number}`` dict of
-  counts and sums; stats of two halves of a split add up to the stats of the whole split;
-* ``*_metrics(stats)`` turn (summed) stats into metrics, fractions in [0, 1].
+Conventions (each tested against scikit-learn, or the textbook formula where it has none):
 
-Statistic names are listed by :func:`stat_keys`. Conventions:
-
-* binary F1 is sklearn's ``f1_score(average="weighted")``: per-class F1 weighted by the class's
-  support, 0 for a class whose F1 is undefined;
-* multiclass ``ua`` is the mean recall over the classes present in the targets, ``wa`` the
-  overall accuracy; the recall of a class absent from the targets is ``None``;
-* regression follows MulT's ``eval_mosei_senti``: Acc7/Acc5 round predictions and targets
-  clipped to [-3, 3] / [-2, 2] (numpy rounding, half to even); ``*_nonzero`` is positive (> 0)
-  vs negative over targets != 0, ``*_haszero`` is non-negative (>= 0) vs negative over all.
+* binary ``f1`` is ``f1_score(y_true, y_pred, average="weighted")`` over the labels 0 and 1: each
+  class's F1 weighted by its support in the targets, 0 for a class whose F1 is undefined. MMSA and
+  the paper's original code compute this; MulT's ``eval_mosei_senti`` calls
+  ``f1_score(binary_preds, binary_truth, average="weighted")`` with the arguments swapped, which
+  weights by the *predicted* class counts and gives other values on skewed predictions;
+* categorical ``wa`` (weighted accuracy) is the overall accuracy and ``ua`` (unweighted accuracy)
+  the mean recall over the classes present in the targets (``balanced_accuracy_score``); per-class
+  precision, recall and F1 are 0 where undefined (``zero_division=0``); ``macro_f1`` averages F1 over
+  the classes present in the targets or the predictions (``f1_score(average="macro")``),
+  ``weighted_f1`` weights F1 by support;
+* ``ccc`` is Lin's concordance correlation coefficient with population (biased) moments:
+  2 cov / (var x + var y + (mean x - mean y)^2); ``pearson`` the correlation, 0 when undefined.
 """
 import math
 
 import numpy as np
 
-from emotion_tasks.labels import EMOTIONS
-
 CONFUSION = ("tp", "fp", "fn", "tn")  # binary confusion counts, positive class = 1
-REGRESSION_SUMS = ("n", "abs_err", "sum_x", "sum_y", "sum_xx", "sum_yy", "sum_xy", "acc7", "acc5")
+MOMENTS = ("n", "abs_err", "sum_x", "sum_y", "sum_xx", "sum_yy", "sum_xy")  # sums of a score (x: pred, y: target)
 
 
-def stat_keys(protocol):
-    """Names of the summable statistics of a protocol (iemocap_binary, multiclass or regression)."""
-    if protocol == "iemocap_binary":
-        return [f"{e}_{c}" for e in EMOTIONS for c in CONFUSION]
-    if protocol == "multiclass":
-        return [f"cm_{t}_{p}" for t in EMOTIONS for p in EMOTIONS]  # cm_<target>_<prediction>
-    if protocol == "regression":
-        return list(REGRESSION_SUMS) + [f"{b}_{c}" for b in ("nonzero", "haszero") for c in CONFUSION]
-    raise ValueError(f"unknown protocol {protocol!r}; expected iemocap_binary, multiclass or regression")
-
-
-# ----------------------------------------------------------------------------- predictions -> stats
-def binary_confusion(preds, targets):
-    """{tp, fp, fn, tn} of 0/1 (or bool) predictions against 0/1 targets."""
-    p = np.asarray(preds, dtype=bool)
-    t = np.asarray(targets, dtype=bool)
-    return {"tp": int(np.sum(p & t)), "fp": int(np.sum(p & ~t)),
-            "fn": int(np.sum(~p & t)), "tn": int(np.sum(~p & ~t))}
-
-
-def iemocap_binary_stats(preds, targets):
-    """Stats from (N, 4) 0/1 predictions and targets (columns in EMOTIONS order)."""
-    p = np.asarray(preds, dtype=np.int64).reshape(-1, len(EMOTIONS))
-    t = np.asarray(targets, dtype=np.int64).reshape(-1, len(EMOTIONS))
-    stats = {}
-    for i, emotion in enumerate(EMOTIONS):
-        for name, count in binary_confusion(p[:, i], t[:, i]).items():
-            stats[f"{emotion}_{name}"] = count
-    return stats
-
-
-def multiclass_stats(preds, targets):
-    """Stats (confusion counts) from class indices (into EMOTIONS) of predictions and targets."""
-    p = np.asarray(preds, dtype=np.int64).reshape(-1)
-    t = np.asarray(targets, dtype=np.int64).reshape(-1)
-    k = len(EMOTIONS)
-    cm = np.bincount(t * k + p, minlength=k * k).reshape(k, k)
-    return {f"cm_{EMOTIONS[i]}_{EMOTIONS[j]}": int(cm[i, j]) for i in range(k) for j in range(k)}
-
-
-def regression_stats(preds, targets):
-    """Stats from float sentiment predictions and targets."""
-    x = np.asarray(preds, dtype=np.float64).reshape(-1)
-    y = np.asarray(targets, dtype=np.float64).reshape(-1)
-    stats = {
-        "n": int(x.size), "abs_err": float(np.abs(x - y).sum()),
-        "sum_x": float(x.sum()), "sum_y": float(y.sum()),
-        "sum_xx": float((x * x).sum()), "sum_yy": float((y * y).sum()), "sum_xy": float((x * y).sum()),
-        "acc7": int(np.sum(np.round(np.clip(x, -3, 3)) == np.round(np.clip(y, -3, 3)))),
-        "acc5": int(np.sum(np.round(np.clip(x, -2, 2)) == np.round(np.clip(y, -2, 2)))),
-    }
-    nonzero = y != 0
-    for name, count in binary_confusion(x[nonzero] > 0, y[nonzero] > 0).items():
-        stats[f"nonzero_{name}"] = count
-    for name, count in binary_confusion(x >= 0, y >= 0).items():
-        stats[f"haszero_{name}"] = count
-    return stats
-
-
-# ----------------------------------------------------------------------------- stats -> metrics
-def _ratio(num, den):
+def ratio(num, den):
+    """``num / den`` as a float, 0 when ``den`` is 0."""
     return float(num) / float(den) if den else 0.0
-
-
-def binary_accuracy(tp, fp, fn, tn):
-    """Accuracy of a binary confusion; 0 when empty."""
-    return _ratio(tp + tn, tp + fp + fn + tn)
-
-
-def weighted_f1(tp, fp, fn, tn):
-    """sklearn ``f1_score(average="weighted")`` of a binary confusion (labels 0 and 1)."""
-    f1_pos = _ratio(2 * tp, 2 * tp + fp + fn)  # F1 of class 1, 0 when undefined
-    f1_neg = _ratio(2 * tn, 2 * tn + fn + fp)  # F1 of class 0 (its tp are our tn)
-    return _ratio(f1_pos * (tp + fn) + f1_neg * (tn + fp), tp + fp + fn + tn)
-
-
-def _confusion(stats, prefix):
-    return [stats.get(f"{prefix}_{c}", 0) for c in CONFUSION]
-
-
-def iemocap_binary_metrics(stats):
-    """{emotion: {"acc", "f1"}} for each emotion, from :func:`iemocap_binary_stats` sums."""
-    return {e: {"acc": binary_accuracy(*_confusion(stats, e)), "f1": weighted_f1(*_confusion(stats, e))}
-            for e in EMOTIONS}
-
-
-def multiclass_metrics(stats):
-    """{"ua", "wa", "per_class": {emotion: recall or None}} from :func:`multiclass_stats` sums."""
-    cm = np.array([[stats.get(f"cm_{t}_{p}", 0) for p in EMOTIONS] for t in EMOTIONS], dtype=np.float64)
-    support = cm.sum(axis=1)
-    per_class = {e: (float(cm[i, i] / support[i]) if support[i] else None) for i, e in enumerate(EMOTIONS)}
-    present = [r for r in per_class.values() if r is not None]
-    return {"ua": float(np.mean(present)) if present else 0.0,
-            "wa": _ratio(np.trace(cm), cm.sum()),
-            "per_class": per_class}
-
-
-def regression_metrics(stats):
-    """MulT-style sentiment metrics from :func:`regression_stats` sums."""
-    n = stats.get("n", 0)
-    sx, sy = stats.get("sum_x", 0.0), stats.get("sum_y", 0.0)
-    var_x = n * stats.get("sum_xx", 0.0) - sx * sx
-    var_y = n * stats.get("sum_yy", 0.0) - sy * sy
-    cov = n * stats.get("sum_xy", 0.0) - sx * sy
-    corr = cov / math.sqrt(var_x * var_y) if var_x > 0 and var_y > 0 else 0.0
-    nonzero, haszero = _confusion(stats, "nonzero"), _confusion(stats, "haszero")
-    return {
-        "acc7": _ratio(stats.get("acc7", 0), n),
-        "acc5": _ratio(stats.get("acc5", 0), n),
-        "acc2_nonzero": binary_accuracy(*nonzero),
-        "f1_nonzero": weighted_f1(*nonzero),
-        "acc2_haszero": binary_accuracy(*haszero),
-        "f1_haszero": weighted_f1(*haszero),
-        "mae": _ratio(stats.get("abs_err", 0.0), n),
-        "corr": float(corr),
-    }
-
-
-STATS = {"iemocap_binary": iemocap_binary_stats, "multiclass": multiclass_stats, "regression": regression_stats}
-METRICS = {"iemocap_binary": iemocap_binary_metrics, "multiclass": multiclass_metrics,
-           "regression": regression_metrics}
 
 
 def add_stats(total, stats):
@@ -166,3 +49,84 @@ def flatten_metrics(metrics, prefix=""):
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+# ----------------------------------------------------------------------------------------- binary
+def binary_confusion(preds, targets):
+    """{tp, fp, fn, tn} of 0/1 (or bool) predictions against 0/1 targets."""
+    p = np.asarray(preds, dtype=bool)
+    t = np.asarray(targets, dtype=bool)
+    return {"tp": int(np.sum(p & t)), "fp": int(np.sum(p & ~t)),
+            "fn": int(np.sum(~p & t)), "tn": int(np.sum(~p & ~t))}
+
+
+def binary_accuracy(tp, fp, fn, tn):
+    """Accuracy of a binary confusion; 0 when empty."""
+    return ratio(tp + tn, tp + fp + fn + tn)
+
+
+def weighted_f1(tp, fp, fn, tn):
+    """sklearn ``f1_score(y_true, y_pred, average="weighted")`` of a binary confusion (labels 0 and 1)."""
+    f1_pos = ratio(2 * tp, 2 * tp + fp + fn)  # F1 of class 1, 0 when undefined
+    f1_neg = ratio(2 * tn, 2 * tn + fn + fp)  # F1 of class 0 (its tp are our tn)
+    return ratio(f1_pos * (tp + fn) + f1_neg * (tn + fp), tp + fp + fn + tn)
+
+
+def confusion_of(stats, prefix):
+    """The (tp, fp, fn, tn) counts stored under ``prefix_tp`` ... in ``stats`` (0 when missing)."""
+    return [stats.get(f"{prefix}_{c}", 0) for c in CONFUSION]
+
+
+# ----------------------------------------------------------------------------------------- categorical
+def confusion_matrix(preds, targets, k):
+    """(k, k) counts, rows = target class index, columns = predicted class index."""
+    p = np.asarray(preds, dtype=np.int64).reshape(-1)
+    t = np.asarray(targets, dtype=np.int64).reshape(-1)
+    return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
+
+
+def categorical_metrics(matrix, names):
+    """WA, UA, macro/weighted F1, per-class precision/recall/F1/support and the confusion matrix."""
+    cm = np.asarray(matrix, dtype=np.float64)
+    support, predicted, hits = cm.sum(axis=1), cm.sum(axis=0), np.diag(cm)
+    precision = [ratio(h, p) for h, p in zip(hits, predicted)]
+    recall = [ratio(h, s) for h, s in zip(hits, support)]
+    f1 = [ratio(2 * p * r, p + r) for p, r in zip(precision, recall)]
+    present = support > 0
+    seen = present | (predicted > 0)
+    return {
+        "wa": ratio(hits.sum(), cm.sum()),
+        "ua": float(np.mean(np.asarray(recall)[present])) if present.any() else 0.0,
+        "macro_f1": float(np.mean(np.asarray(f1)[seen])) if seen.any() else 0.0,
+        "weighted_f1": ratio(float(np.dot(f1, support)), support.sum()),
+        "per_class": {name: {"precision": precision[i], "recall": recall[i], "f1": f1[i], "support": int(support[i])}
+                      for i, name in enumerate(names)},
+        "confusion": {"labels": list(names), "matrix": [[int(v) for v in row] for row in cm]},
+    }
+
+
+# ----------------------------------------------------------------------------------------- scores
+def moment_stats(preds, targets, prefix=""):
+    """The MOMENTS sums of float predictions x against targets y, keys prefixed by ``prefix``."""
+    x = np.asarray(preds, dtype=np.float64).reshape(-1)
+    y = np.asarray(targets, dtype=np.float64).reshape(-1)
+    sums = {"n": int(x.size), "abs_err": float(np.abs(x - y).sum()), "sum_x": float(x.sum()),
+            "sum_y": float(y.sum()), "sum_xx": float((x * x).sum()), "sum_yy": float((y * y).sum()),
+            "sum_xy": float((x * y).sum())}
+    return {f"{prefix}{k}": v for k, v in sums.items()}
+
+
+def moment_metrics(stats, prefix=""):
+    """{"mae", "pearson", "ccc"} from the MOMENTS sums stored under ``prefix``."""
+    n = stats.get(f"{prefix}n", 0)
+    if not n:
+        return {"mae": 0.0, "pearson": 0.0, "ccc": 0.0}
+    sx, sy = stats.get(f"{prefix}sum_x", 0.0), stats.get(f"{prefix}sum_y", 0.0)
+    mean_x, mean_y = sx / n, sy / n
+    var_x = max(stats.get(f"{prefix}sum_xx", 0.0) / n - mean_x * mean_x, 0.0)  # population moments
+    var_y = max(stats.get(f"{prefix}sum_yy", 0.0) / n - mean_y * mean_y, 0.0)
+    cov = stats.get(f"{prefix}sum_xy", 0.0) / n - mean_x * mean_y
+    pearson = cov / math.sqrt(var_x * var_y) if var_x > 0 and var_y > 0 else 0.0
+    denominator = var_x + var_y + (mean_x - mean_y) ** 2
+    return {"mae": stats.get(f"{prefix}abs_err", 0.0) / n, "pearson": float(pearson),
+            "ccc": float(2 * cov / denominator) if denominator > 0 else 0.0}

@@ -1,21 +1,38 @@
 """Prepare a corpus into the data directory the ``multimodal_emotion`` task reads.
 
     python scripts/prepare_data.py {iemocap,mosi,mosei,manifest} --raw PATH --pretrained PRETRAINED_DIR \\
-        --out DATA_DIR [--workers N] [--skip-bad] [split options]
+        --out DATA_DIR [--workers N] [--skip-bad] [split options] [label options]
 
-See docs/data_preparation.md for the files each corpus adapter reads, the split options and the report.
+See docs/data_preparation.md for the files each corpus adapter reads, the split and label options
+and the report.
 """
 import argparse
 import logging
-import sys
 from pathlib import Path
 
-
 from emotion_core.files import OutputPathError
-from emotion_data import prepare
+from emotion_core.labels import DATA_KINDS, LabelError, read_label_map
 from emotion_core.manifest import CorpusError
+from emotion_core.numbers import parse_number
+from emotion_data import prepare
+from emotion_data.labels import LabelOptions
 from emotion_data.splits import SplitError
 from emotion_fairseq.safe_checkpoint import CheckpointLoadError
+
+
+def _names(text):
+    names = tuple(n.strip() for n in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
+
+
+def _range(text):
+    try:
+        low, high = (parse_number(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH (two numbers), got {text!r}") from None
+    return low, high
 
 
 def parse_args(argv=None):
@@ -40,8 +57,22 @@ def parse_args(argv=None):
     g = p.add_argument_group("CMU-MOSI / CMU-MOSEI")
     g.add_argument("--folds", type=Path, help="standard folds: JSON {train,valid,test: [video ids]} or the SDK's *_std_folds.py")
     g.add_argument("--labels", type=Path, help="TSV/CSV of segment id + score in [-3, 3] (MOSI default: Raw/Labels/OpinionLevelSentiment.csv)")
-    g = p.add_argument_group("manifest")
+    g = p.add_argument_group("labels (IEMOCAP and manifest; written to DATA_DIR/labels.json)")
     g.add_argument("--label-column", default="label", help="manifest column holding the labels (e.g. sentiment)")
+    g.add_argument("--label-columns", type=_names, metavar="A,B,C",
+                   help="manifest columns of dimensional labels, one per dimension (e.g. arousal,valence,dominance)")
+    g.add_argument("--label-kind", choices=DATA_KINDS,
+                   help="default: dimensional with --label-columns, regression when every label is a number, "
+                        "else categorical")
+    g.add_argument("--classes", type=_names, metavar="A,B,C",
+                   help="categorical: keep these classes, in this order (the model's output order); other labels "
+                        "are left out and counted. Default: every class found, sorted (IEMOCAP: "
+                        "neutral,happy,sad,angry)")
+    g.add_argument("--label-map", metavar="FILE|none",
+                   help="rename or merge classes first: a JSON object or from<TAB>to lines (IEMOCAP default: "
+                        "excited -> happy; 'none' for no map)")
+    g.add_argument("--label-range", type=_range, metavar="LOW,HIGH",
+                   help="regression / dimensional: the scores' inclusive range (a score outside is an error)")
     args = p.parse_args(argv)
     if args.corpus in ("mosi", "mosei") and not args.folds:
         p.error(f"{args.corpus} needs --folds FILE (the CMU Multimodal SDK's standard folds)")
@@ -49,7 +80,24 @@ def parse_args(argv=None):
         p.error("--fold and --leave-one-speaker-out apply to iemocap and manifest; CMU corpora use --folds")
     if args.corpus != "iemocap" and (args.expect_count or args.no_count_check):
         p.error("--expect-count / --no-count-check apply to iemocap only")
+    label_flags = [f for f in ("label_columns", "label_kind", "classes", "label_map", "label_range") if getattr(args, f)]
+    if args.corpus in ("mosi", "mosei") and label_flags:
+        p.error(f"{args.corpus} labels are sentiment scores in [-3, 3]; --{label_flags[0].replace('_', '-')} "
+                "applies to iemocap and manifest")
     return args
+
+
+def label_options(args):
+    """The LabelOptions of the command line (IEMOCAP: its defaults where no option is given)."""
+    default = prepare.IEMOCAP_LABELS if args.corpus == "iemocap" else LabelOptions()
+    if args.label_map is None:
+        label_map = default.label_map
+    elif args.label_map == "none":
+        label_map = ()
+    else:
+        label_map = tuple(read_label_map(args.label_map).items())
+    return LabelOptions(kind=args.label_kind, classes=args.classes or default.classes, label_map=label_map,
+                        value_range=args.label_range, dimensions=args.label_columns or ())
 
 
 def main(argv=None):
@@ -60,21 +108,23 @@ def main(argv=None):
         if args.corpus == "iemocap":
             report = prepare.prepare_iemocap(args.raw, args.pretrained, args.out, fold=args.fold,
                                              leave_one_speaker_out=args.leave_one_speaker_out,
-                                             expect_count=args.expect_count, count_check=not args.no_count_check,
-                                             **common)
+                                             labels=label_options(args), expect_count=args.expect_count,
+                                             count_check=not args.no_count_check, **common)
         elif args.corpus in ("mosi", "mosei"):
             report = prepare.prepare_cmu(args.corpus, args.raw, args.pretrained, args.out, folds=args.folds,
                                          labels=args.labels, **common)
         else:
-            report = prepare.prepare_manifest(args.raw, args.pretrained, args.out, label_column=args.label_column,
-                                              fold=args.fold, leave_one_speaker_out=args.leave_one_speaker_out,
-                                              **common)
+            report = prepare.prepare_manifest(args.raw, args.pretrained, args.out,
+                                              label_columns=args.label_columns or (args.label_column,),
+                                              labels=label_options(args), fold=args.fold,
+                                              leave_one_speaker_out=args.leave_one_speaker_out, **common)
     except (prepare.PreparationError, CorpusError, SplitError, FileNotFoundError, CheckpointLoadError,
-            OutputPathError) as err:
+            OutputPathError, LabelError) as err:
         logging.getLogger("prepare_data").error("%s", err)
         return 1
     counts = report["counts"]
     print(f"{args.out}: {counts['kept']} utterances {counts['per_split']}, {counts['failed']} failed, "
-          f"{report['truncated']['count']} truncated, speech {report['speech_tokenization']}")
+          f"{report['truncated']['count']} truncated, labels {report['labels']}, "
+          f"speech {report['speech_tokenization']}")
     return 0
 

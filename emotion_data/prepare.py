@@ -1,35 +1,35 @@
 """From a corpus listing to the data directory the task reads (see docs/data_preparation.md).
 
 Public entry points: :func:`prepare_iemocap`, :func:`prepare_cmu`, :func:`prepare_manifest`. Each
-lists the corpus (``emotion_data.corpora``), assigns splits (``emotion_data.splits``) and calls
-:func:`build_data_dir`, which tokenizes speech (vq-wav2vec k-means, resumable, ``workers``
-processes) and text (GPT-2 BPE), binarizes with ``fairseq-preprocess`` and writes the report::
+lists the corpus (``emotion_data.corpora``, ``emotion_core.manifest``), assigns splits
+(``emotion_data.splits``) and calls :func:`build_data_dir`, which resolves the labels
+(``emotion_data.labels``), tokenizes speech (vq-wav2vec k-means, resumable, ``workers``
+processes; ``emotion_data.speech_tokens``) and text (GPT-2 BPE), binarizes with
+``fairseq-preprocess`` and writes the report::
 
-    DATA_DIR/manifest.tsv  prepare_report.json  dropped.tsv (only with failures under --skip-bad)
+    DATA_DIR/manifest.tsv  labels.json  prepare_report.json  dropped.tsv (only with failures under --skip-bad)
     DATA_DIR/speech/{dict.txt,split.bin,split.idx}  text/{...}  label/{split}.label  ids/{split}.id
-    DATA_DIR/.cache/speech_tokens.tsv   finished utterances, reused by a rerun
+    DATA_DIR/.cache/speech_tokens.tsv, audio_digests.tsv   finished utterances, reused by a rerun
 
 ``prepare_report.json`` with ``"complete": true`` is written last; it marks the directory complete.
 """
 import hashlib
 import json
 import logging
-import multiprocessing
-import os
 import time
 from collections import Counter
 from pathlib import Path
 
-from tqdm import tqdm
-
-from emotion_core.layout import PretrainedLayout
-from emotion_tasks.labels import EMOTIONS
-from . import splits as splits_mod
-from emotion_core.constants import MAX_SPEECH_FRAMES
+from emotion_core.constants import MAX_SPEECH_FRAMES, SAMPLE_RATE
 from emotion_core.files import atomic_write_lines, atomic_write_text, check_not_an_input
-from .binarize import binarize, remove_interrupted_work, unknown_rate
-from .corpora import cmu_mosi, iemocap
-from emotion_core.manifest import MANIFEST_COLUMNS, Problem, label_kind, read_manifest, write_manifest
+from emotion_core.labels import PAPER_CLASSES, write_labels
+from emotion_core.layout import PretrainedLayout
+from emotion_core.manifest import MANIFEST_COLUMNS, Problem, read_manifest, write_manifest
+from emotion_data import splits as splits_mod
+from emotion_data.binarize import binarize, remove_interrupted_work, unknown_rate
+from emotion_data.corpora import cmu_mosi, iemocap
+from emotion_data.labels import LabelOptions, label_line, resolve_labels
+from emotion_data.speech_tokens import AudioDigests, TokenCache, file_digest, tokenize_speech, utterance_key
 
 logger = logging.getLogger(__name__)
 
@@ -38,17 +38,11 @@ CACHE_FILE = Path(".cache") / "speech_tokens.tsv"  # finished utterances, append
 DIGEST_FILE = Path(".cache") / "audio_digests.tsv"  # content digest of each audio file, by path, size and mtime
 REPORT_FILE = "prepare_report.json"
 MAX_LISTED = 200  # ids listed per report entry (counts are always complete)
+IEMOCAP_LABELS = LabelOptions(classes=PAPER_CLASSES, label_map=(("excited", "happy"),))  # the paper's 4 classes
 
 
 class PreparationError(RuntimeError):
     """Some utterances failed; the message lists each file and problem (also in prepare_report.json)."""
-
-
-def load_speech_tokenizer(checkpoint):
-    """The production speech tokenizer: vq-wav2vec k-means through fairseq."""
-    from emotion_data.speech_tokenizer import SpeechTokenizer
-
-    return SpeechTokenizer.from_checkpoint(checkpoint)
 
 
 def load_text_bpe(encoder_json, vocab_bpe):
@@ -58,204 +52,6 @@ def load_text_bpe(encoder_json, vocab_bpe):
     return load_bpe(encoder_json, vocab_bpe)
 
 
-def file_digest(path):
-    """sha256 of a file (hex, first 16 digits)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
-def utterance_key(u, audio_digest):
-    """Cache key of an utterance's speech: its id, audio file, segment and the file's content digest."""
-    return hashlib.sha1(f"{u.id}\t{u.audio}\t{u.start}\t{u.end}\t{audio_digest}".encode()).hexdigest()[:16]
-
-
-class AudioDigests:
-    """Content digests of audio files, remembered by (path, size, mtime) in ``DIGEST_FILE``.
-
-    A file whose size and modification time are unchanged since it was last hashed keeps its digest
-    (a rerun only stats the files); any other file is hashed again, so an audio file changed in place
-    gets a new digest and its utterances new cache keys.
-    """
-
-    def __init__(self, path):
-        self.path = Path(path)
-        self.known = {}  # {audio path: (size, mtime_ns, digest)}
-        if self.path.is_file():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                cells = line.split("\t")
-                if len(cells) == 4 and cells[1].isdigit() and cells[2].isdigit():
-                    self.known[cells[0]] = (int(cells[1]), int(cells[2]), cells[3])
-
-    def digest(self, audio):
-        """Digest of ``audio``'s content ("missing" when it cannot be read: reported by tokenization)."""
-        try:
-            st = os.stat(audio)
-        except OSError:
-            return "missing"
-        entry = self.known.get(audio)
-        if entry is None or entry[:2] != (st.st_size, st.st_mtime_ns):
-            try:
-                entry = (st.st_size, st.st_mtime_ns, file_digest(audio))
-            except OSError:
-                return "unreadable"
-            self.known[audio] = entry
-        return entry[2]
-
-    def save(self):
-        atomic_write_lines(self.path, [f"{p}\t{size}\t{mtime}\t{d}" for p, (size, mtime, d) in sorted(self.known.items())])
-
-
-# ----------------------------------------------------------------------------------------- cache
-class TokenCache:
-    """Append-only TSV of finished utterances: ``key id sample_rate channels seconds n_frames tokens``.
-
-    The first line names the tokenizer checkpoint's digest; a cache made with another checkpoint is
-    discarded. A torn last line (interrupted write) is ignored and cut off on open.
-    """
-
-    FIELDS = 7
-
-    def __init__(self, path, checkpoint_digest):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.header = f"#checkpoint {checkpoint_digest}"
-        self.records = {}
-        good = [self.header]
-        if self.path.is_file():
-            lines = self.path.read_text(encoding="utf-8").split("\n")
-            if lines[0] != self.header:
-                logger.warning("%s was made with another tokenizer checkpoint: starting afresh", self.path)
-                lines = [self.header, ""]
-            for line in lines[1:-1]:  # the last element is "" or a torn line
-                record = self._parse(line)
-                if record:
-                    self.records[record["key"]] = record
-                    good.append(line)
-        atomic_write_lines(self.path, good)
-        self.file = open(self.path, "a", encoding="utf-8")
-
-    @classmethod
-    def _parse(cls, line):
-        cells = line.split("\t")
-        if len(cells) != cls.FIELDS:
-            return None
-        tokens = cells[6].split()
-        if len(tokens) != int(cells[5]):
-            return None
-        return {"key": cells[0], "id": cells[1], "sample_rate": int(cells[2]), "channels": int(cells[3]),
-                "seconds": float(cells[4]), "tokens": tokens}
-
-    def append(self, r):
-        """Record one finished utterance (flushed at once)."""
-        self.file.write(f"{r['key']}\t{r['id']}\t{r['sample_rate']}\t{r['channels']}\t{r['seconds']:.4f}"
-                        f"\t{len(r['tokens'])}\t{' '.join(r['tokens'])}\n")
-        self.file.flush()
-        self.records[r["key"]] = r
-
-    def close(self):
-        self.file.close()
-
-
-# ------------------------------------------------------------------------------- speech workers
-_WORKER = {}
-
-
-def _init_worker(factory, checkpoint, threads):
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    _WORKER["tokenizer"] = factory(checkpoint)
-
-
-def _tokenize(item):
-    """(key, id, audio, start, end) -> a cache record, or a dict with ``problem`` and ``file``."""
-    from emotion_data.audio import AudioError, load_audio_with_info
-
-    key, uid, audio, start, end = item
-    try:
-        wav, info = load_audio_with_info(audio, start, end)
-    except AudioError as err:
-        return {"key": key, "id": uid, "file": err.path, "problem": err.problem}
-    try:
-        tokens = _WORKER["tokenizer"].tokenize(wav)
-    except ValueError as err:  # e.g. too short for one frame; other errors are bugs and stop the run
-        return {"key": key, "id": uid, "file": audio, "problem": str(err)}
-    if not tokens:
-        return {"key": key, "id": uid, "file": audio, "problem": f"no speech frame from {len(wav)} samples"}
-    return {"key": key, "id": uid, "sample_rate": info.sample_rate, "channels": info.channels,
-            "seconds": len(wav) / 16000, "tokens": tokens}
-
-
-def _duration(u):
-    if u.start is not None and u.end is not None:
-        return u.end - u.start
-    try:
-        import soundfile
-
-        return soundfile.info(u.audio).duration - (u.start or 0.0)
-    except Exception:  # unreadable: reported when tokenized
-        return 0.0
-
-
-def tokenize_speech(utterances, keys, checkpoint, cache, workers=1, factory=None):
-    """Tokenize the utterances whose ``keys[id]`` is missing from ``cache``; return ``(records by id, problems, summary)``.
-
-    Work goes longest first (length-sorted), so that ``workers`` processes stay balanced; each
-    process loads the tokenizer once (one torch thread each when ``workers`` > 1), after the main
-    process has loaded it once, so that a bad tokenizer checkpoint fails here with its error. Every
-    finished utterance is appended to the cache at once, so an interrupted run loses none of them.
-    Utterances cached under another key (their audio changed) are counted as rebuilt.
-    """
-    factory = factory or load_speech_tokenizer
-    todo = sorted((u for u in utterances if keys[u.id] not in cache.records), key=_duration, reverse=True)
-    cached_ids = {r["id"] for r in cache.records.values()}
-    rebuilt = sorted(u.id for u in todo if u.id in cached_ids)
-    if rebuilt:
-        logger.info("speech tokens: %d utterance(s) tokenized again because their audio changed, e.g. %s",
-                    len(rebuilt), ", ".join(rebuilt[:5]))
-    skipped = len(utterances) - len(todo)
-    items = [(keys[u.id], u.id, u.audio, u.start, u.end) for u in todo]
-    problems, done, seconds, t0 = [], 0, 0.0, time.perf_counter()
-    logger.info("speech tokens: %d to do, %d already in %s", len(todo), skipped, cache.path)
-    if items:
-        _WORKER["tokenizer"] = factory(str(checkpoint))  # a bad checkpoint fails here, before any worker starts
-        with tqdm(total=len(utterances), initial=skipped, desc="speech tokens", unit="utt") as bar:
-            if workers > 1:
-                ctx = multiprocessing.get_context("spawn")
-                with ctx.Pool(workers, initializer=_init_worker, initargs=(factory, str(checkpoint), 1)) as pool:
-                    results = pool.imap_unordered(_tokenize, items, chunksize=1)
-                    for r in results:
-                        done, seconds = _collect(r, cache, problems, done, seconds, bar)
-            else:
-                for item in items:
-                    done, seconds = _collect(_tokenize(item), cache, problems, done, seconds, bar)
-    wall = time.perf_counter() - t0
-    summary = {"done": done, "skipped": skipped, "failed": len(problems), "workers": workers,
-               "rebuilt_changed_audio": {"count": len(rebuilt), "ids": rebuilt[:MAX_LISTED]},
-               "audio_seconds": round(seconds, 2), "wall_seconds": round(wall, 2),
-               "utterances_per_second": round(done / wall, 2) if done else None,
-               "real_time_factor": round(wall / seconds, 4) if seconds else None}
-    reasons = Counter(p.problem.split(" (")[0] for p in problems)
-    logger.info("speech tokens: %d done, %d skipped (cached), %d failed%s", done, skipped, len(problems),
-                "".join(f"\n  {n} x {reason}" for reason, n in reasons.most_common()))
-    by_id = {u.id: cache.records[keys[u.id]] for u in utterances if keys[u.id] in cache.records}
-    return by_id, problems, summary
-
-
-def _collect(r, cache, problems, done, seconds, bar):
-    bar.update(1)
-    if "problem" in r:
-        problems.append(Problem(r["id"], r["file"], r["problem"]))
-        return done, seconds
-    cache.append(r)
-    return done + 1, seconds + r["seconds"]
-
-
-# ---------------------------------------------------------------------------------- data dir
 def _fingerprint(utterances, keys, problems, options, digests):
     h = hashlib.sha256()
     for u in utterances:
@@ -278,10 +74,6 @@ def _is_complete(out_dir, fingerprint):
     return None
 
 
-def _format_label(label):
-    return label if label in EMOTIONS else f"{float(label):.6g}"
-
-
 def _counts(utterances, attr):
     return dict(sorted(Counter(getattr(u, attr) for u in utterances).items()))
 
@@ -292,12 +84,13 @@ def _aggregate(problems):
     return "\n".join(lines) + more
 
 
-def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, source, corpus_stats=None,
-                   split_description=None, unassigned=(), workers=1, skip_bad=False, max_frames=MAX_FRAMES,
-                   tokenizer_factory=None, bpe_factory=None):
-    """Tokenize, binarize and report ``utterances`` (splits assigned) into ``out_dir``; return the report.
+def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, source, labels=LabelOptions(),
+                   corpus_stats=None, split_description=None, unassigned=(), workers=1, skip_bad=False,
+                   max_frames=MAX_FRAMES, tokenizer_factory=None, bpe_factory=None):
+    """Resolve labels, tokenize, binarize and report ``utterances`` (splits assigned) into ``out_dir``; return the report.
 
-    ``problems`` are the adapter's per-utterance problems. Any failed utterance fails the run with
+    ``labels`` (:class:`~emotion_data.labels.LabelOptions`) turns the label strings into the label
+    set written to ``labels.json``. ``problems`` are the adapter's per-utterance problems. Any failed utterance fails the run with
     :class:`PreparationError` (after writing an incomplete report naming each file and problem),
     unless ``skip_bad``: then failed utterances are left out and listed in the report and in
     ``dropped.tsv``. Skips all work when ``out_dir`` already holds this very preparation.
@@ -307,12 +100,14 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
         check_not_an_input(out_dir / "manifest.tsv", [source], what="--out DIR writes DIR/manifest.tsv:")
     layout = PretrainedLayout(pretrained)
     layout.check(layout.vq_wav2vec, layout.speech_dict, layout.text_dict, layout.bpe_encoder_json, layout.bpe_vocab)
+    utterances, info, left_out, label_problems = resolve_labels(utterances, labels)
+    problems += label_problems
     if not utterances:
         raise PreparationError(f"{source}: no utterance to prepare" + (f"; problems:\n{_aggregate(problems)}" if problems else ""))
-    kinds = {label_kind(u.label) for u in utterances}
     digests = {p.name: file_digest(p) for p in (layout.vq_wav2vec, layout.speech_dict, layout.text_dict,
                                                   layout.bpe_encoder_json, layout.bpe_vocab)}
-    options = {"corpus": corpus, "max_frames": max_frames, "skip_bad": skip_bad, "split": split_description}
+    options = {"corpus": corpus, "max_frames": max_frames, "skip_bad": skip_bad, "split": split_description,
+               "labels": labels.describe()}
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_interrupted_work(out_dir)
     audio_digests = AudioDigests(out_dir / DIGEST_FILE)
@@ -345,18 +140,20 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
 
     failed = {p.id for p in problems}
     kept = [u for u in utterances if u.id not in failed]
+    classes = info.kind == "categorical"
     truncated = [u.id for u in kept if len(speech[u.id]["tokens"]) > max_frames]
-    resampled = [u.id for u in kept if speech[u.id]["sample_rate"] != 16000]
+    resampled = [u.id for u in kept if speech[u.id]["sample_rate"] != SAMPLE_RATE]
     downmixed = [u.id for u in kept if speech[u.id]["channels"] > 1]
     report = {
         "complete": False, "fingerprint": fingerprint, "corpus": corpus, "source": str(source),
-        "pretrained": str(layout.root), "label_kind": next(iter(kinds)), "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "pretrained": str(layout.root), "labels": info.to_json(), "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "split": split_description, "options": options,
         "counts": {"kept": len(kept), "failed": len(problems), "not_in_any_split": len(unassigned),
-                   "per_split": _counts(kept, "split"), "per_label": _counts(kept, "label") if kinds != {"score"} else None,
+                   "left_out_labels": left_out,
+                   "per_split": _counts(kept, "split"), "per_label": _counts(kept, "label") if classes else None,
                    "per_session": _counts(kept, "session"), "per_speaker": _counts(kept, "speaker"),
                    "per_split_label": {s: _counts([u for u in kept if u.split == s], "label")
-                                       for s in splits_mod.SPLITS} if kinds != {"score"} else None},
+                                       for s in splits_mod.SPLITS} if classes else None},
         "truncated": {"max_frames": max_frames, "count": len(truncated), "ids": truncated[:MAX_LISTED]},
         "converted": {"resampled_to_16k": len(resampled), "downmixed_to_mono": len(downmixed),
                       "ids": sorted(set(resampled + downmixed))[:MAX_LISTED]},
@@ -397,15 +194,17 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     files = ["manifest.tsv", "speech/dict.txt", "text/dict.txt"]
     for s, us in by_split.items():
         if us:
-            atomic_write_lines(out_dir / "label" / f"{s}.label", [_format_label(u.label) for u in us])
+            atomic_write_lines(out_dir / "label" / f"{s}.label", [label_line(info, u.label) for u in us])
             atomic_write_lines(out_dir / "ids" / f"{s}.id", [u.id for u in us])
             files += [f"{m}/{s}.{e}" for m in ("speech", "text") for e in ("bin", "idx")]
             files += [f"label/{s}.label", f"ids/{s}.id"]
         else:
             for stale in (out_dir / "label" / f"{s}.label", out_dir / "ids" / f"{s}.id"):
                 stale.unlink(missing_ok=True)
-    write_manifest(out_dir / "manifest.tsv", [u for s in splits_mod.SPLITS for u in by_split[s]])
-    report.update(complete=True, files=files)
+    write_manifest(out_dir / "manifest.tsv", [u for s in splits_mod.SPLITS for u in by_split[s]],
+                   label_columns=info.names if info.kind == "dimensional" else ("label",))
+    write_labels(out_dir, info)
+    report.update(complete=True, files=files + ["labels.json"])
     atomic_write_text(out_dir / REPORT_FILE, json.dumps(report, indent=1))
     logger.info("%s complete: %s", out_dir, report["counts"]["per_split"])
     return report
@@ -418,9 +217,10 @@ def _split(utterances, fold=None, speaker=None, folds_file=None, video_of=None):
                                     video_of=video_of)
 
 
-def prepare_iemocap(raw, pretrained, out, *, fold=None, leave_one_speaker_out=None, expect_count=None,
-                    count_check=True, workers=1, skip_bad=False, max_frames=MAX_FRAMES, **factories):
-    """Prepare IEMOCAP's 4-class utterances (neutral, happy+excited, sad, angry) into ``out``.
+def prepare_iemocap(raw, pretrained, out, *, fold=None, leave_one_speaker_out=None, labels=IEMOCAP_LABELS,
+                    expect_count=None, count_check=True, workers=1, skip_bad=False, max_frames=MAX_FRAMES,
+                    **factories):
+    """Prepare IEMOCAP's utterances into ``out``; by default the paper's 4 classes (neutral, happy+excited, sad, angry).
 
     Args:
         raw: the ``IEMOCAP_full_release`` folder (``Session1`` .. ``Session5``).
@@ -430,8 +230,13 @@ def prepare_iemocap(raw, pretrained, out, *, fold=None, leave_one_speaker_out=No
             default: the paper's ablation split, sessions 1-3 train, 4 valid, 5 test.
         leave_one_speaker_out: a speaker such as ``"Ses01F"``: test on it, valid on the other speaker
             of its session, train on the other sessions.
-        expect_count: number of labelled utterances to expect; default 5531 (the standard count)
-            when all 5 sessions are present, no check for a partial tree.
+        labels: :class:`~emotion_data.labels.LabelOptions` over the codes' names (neutral, happy,
+            excited, sad, angry, frustrated, surprised, fearful, disgusted, other); default
+            :data:`IEMOCAP_LABELS`, the paper's 4 classes with excited merged into happy. Another
+            choice, e.g. ``LabelOptions(classes=("neutral", "happy", "sad", "angry", "excited",
+            "frustrated"))``, prepares another label set.
+        expect_count: number of labelled utterances of the 4 classes to expect; default 5531 (the
+            standard count) when all 5 sessions are present and ``labels`` is the default.
         count_check: False skips the count check (a partial or edited release).
         workers: speech-tokenization processes (also passed to fairseq-preprocess).
         skip_bad: leave failed utterances out (listed in the report) instead of failing the run.
@@ -444,15 +249,16 @@ def prepare_iemocap(raw, pretrained, out, *, fold=None, leave_one_speaker_out=No
     >>> report["counts"]["per_label"]  # doctest: +SKIP
     {'angry': 1103, 'happy': 1636, 'neutral': 1708, 'sad': 1084}
     """
-    listing = iemocap.list_iemocap(raw)
-    if expect_count is None and len(listing.stats["sessions"]) == 5:
+    listing = iemocap.list_iemocap(raw, keep=labels.keeps)
+    complete = len(listing.stats["sessions"]) == 5
+    if expect_count is None and complete and labels == IEMOCAP_LABELS:
         expect_count = iemocap.STANDARD_COUNT
     if count_check and expect_count is not None:
-        iemocap.check_count(listing, expect_count)
-    elif len(listing.stats["sessions"]) < 5:
+        iemocap.check_count(listing, expect_count, dict(labels.label_map))
+    elif not complete:
         logger.info("IEMOCAP: partial tree (sessions %s): no count check", listing.stats["sessions"])
     assigned, unassigned, description = _split(listing.utterances, fold, leave_one_speaker_out)
-    return build_data_dir(out, pretrained, assigned, listing.problems, corpus="iemocap", source=raw,
+    return build_data_dir(out, pretrained, assigned, listing.problems, corpus="iemocap", source=raw, labels=labels,
                           corpus_stats=listing.stats, split_description=description, unassigned=unassigned,
                           workers=workers, skip_bad=skip_bad, max_frames=max_frames, **factories)
 
@@ -473,6 +279,8 @@ def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, workers=1, 
             ``Raw/Labels/OpinionLevelSentiment.csv``; required for MOSEI.
         workers, skip_bad, max_frames, **factories: as in :func:`prepare_iemocap`.
 
+    The labels are regression scores in [-3, 3] (``labels.json``: kind regression, range [-3, 3]).
+
     >>> report = prepare_cmu("mosi", "CMU_MOSI", "pretrained", "data/mosi", folds="mosi_folds.json")  # doctest: +SKIP
     >>> report["counts"]["per_split"]  # doctest: +SKIP
     {'test': 686, 'train': 1284, 'valid': 229}
@@ -484,26 +292,34 @@ def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, workers=1, 
         expected = {s: cmu_mosi.MOSI_STANDARD[s] for s in splits_mod.SPLITS}
         if dict(got) != expected:
             logger.warning("CMU-MOSI: split sizes %s differ from the standard %s", dict(got), expected)
-    return build_data_dir(out, pretrained, assigned, listing.problems, corpus=corpus, source=raw,
+    scores = LabelOptions(kind="regression", value_range=cmu_mosi.SCORE_RANGE)
+    return build_data_dir(out, pretrained, assigned, listing.problems, corpus=corpus, source=raw, labels=scores,
                           corpus_stats=listing.stats, split_description=description, unassigned=unassigned,
                           workers=workers, skip_bad=skip_bad, max_frames=max_frames, **factories)
 
 
-def prepare_manifest(manifest, pretrained, out, *, label_column="label", fold=None, leave_one_speaker_out=None,
-                     workers=1, skip_bad=False, max_frames=MAX_FRAMES, **factories):
+def prepare_manifest(manifest, pretrained, out, *, label_columns=("label",), labels=LabelOptions(), fold=None,
+                     leave_one_speaker_out=None, workers=1, skip_bad=False, max_frames=MAX_FRAMES, **factories):
     """Prepare any corpus given as a ``manifest.tsv`` (see ``emotion_core.manifest``) into ``out``.
 
+    ``label_columns``: the manifest column holding the label, or one column per dimension
+    (dimensional labels; their names become the dimension names). ``labels``:
+    :class:`~emotion_data.labels.LabelOptions` (kind, classes and their order, label map, range).
     Splits: ``fold`` / ``leave_one_speaker_out`` as in :func:`prepare_iemocap` when given; else the
     manifest's own ``split`` column when every row has one; else the session split (sessions 1-3
     train, 4 valid, 5 test) for manifests whose sessions are 1..5.
 
     >>> report = prepare_manifest("corpus/manifest.tsv", "pretrained", "data/demo-sentiment",
-    ...                           label_column="sentiment")  # doctest: +SKIP
-    >>> report["label_kind"]  # doctest: +SKIP
-    'score'
+    ...                           label_columns=("sentiment",))  # doctest: +SKIP
+    >>> report["labels"]  # doctest: +SKIP
+    {'kind': 'regression', 'names': []}
     """
-    listing = read_manifest(manifest, label_column)
+    label_columns = tuple(label_columns)
+    if len(label_columns) > 1 and not labels.dimensions:
+        labels = LabelOptions(**{**labels.__dict__, "dimensions": label_columns})
+    listing = read_manifest(manifest, label_columns)
     assigned, unassigned, description = _split(listing.utterances, fold, leave_one_speaker_out)
     return build_data_dir(out, pretrained, assigned, listing.problems, corpus="manifest", source=manifest,
-                          corpus_stats=listing.stats, split_description=description, unassigned=unassigned,
-                          workers=workers, skip_bad=skip_bad, max_frames=max_frames, **factories)
+                          labels=labels, corpus_stats=listing.stats, split_description=description,
+                          unassigned=unassigned, workers=workers, skip_bad=skip_bad, max_frames=max_frames,
+                          **factories)

@@ -1,23 +1,24 @@
 """Score a --save-predictions file: prints the metrics of a protocol as one JSON object.
 
-    python scripts/score_predictions.py --protocol iemocap_binary predictions.jsonl
+    python scripts/score_predictions.py --protocol PROTOCOL [--labels DATA_DIR/labels.json] FILE [FILE ...]
 
-Each line is ``{"id": ..., "target": ..., "pred": ...}`` as written by the ``multimodal_emotion``
-task; several files (e.g. the ``.rankN`` files of distributed validation) are scored together.
-The metrics come from ``emotion_core.metrics``, the functions the criterion uses. A file
-that is empty, or a line that is not such an object (malformed JSON, a missing key, a binary
-decision other than 0/1, a non-finite score), is an error naming the file and line; the output is
-always valid JSON (an undefined metric is ``null``).
+PROTOCOL is a target type (``categorical``, ``per_class_binary``, ``regression``, ``dimensional``,
+or the paper's ``multiclass`` and ``iemocap_binary``). Each line is ``{"id": ..., "target": ...,
+"pred": ...}`` as written by the ``multimodal_emotion`` task; several files (e.g. the ``.rankN`` files
+of distributed validation) are scored together. The metrics come from the label space, the code the
+criterion uses. Class or dimension names come from ``--labels`` (the data directory's labels.json),
+else from the file (the classes found, sorted; the paper's four emotions for the paper's protocols).
+A file that is empty, or a line that is not such an object (malformed JSON, a missing key, a label
+outside the label set, a binary decision other than 0/1, a non-finite score), is an error naming the
+file and line; the output is always valid JSON (an undefined metric is ``null``).
 """
 import argparse
 import json
 import math
 import sys
 
-
-from emotion_core.numbers import is_finite_number
-from emotion_core import metrics
-from emotion_tasks.labels import EMOTIONS, TARGET_TYPES
+from emotion_core.label_spaces import ACCEPTED_TARGET_TYPES, canonical, label_space
+from emotion_core.labels import PAPER_CLASSES, LabelError, LabelInfo, read_labels_file
 
 
 class PredictionsError(ValueError):
@@ -28,26 +29,9 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not a finite number")
 
 
-def _value(label, protocol):
-    """A target or prediction of a line -> the form metrics.*_stats expects; ValueError says why not."""
-    if protocol == "iemocap_binary":
-        if not isinstance(label, dict) or set(label) != set(EMOTIONS):
-            raise ValueError(f"expected {{emotion: 0 or 1}} for exactly {', '.join(EMOTIONS)}, got {label!r}")
-        if any(type(label[e]) is not int or label[e] not in (0, 1) for e in EMOTIONS):
-            raise ValueError(f"binary decisions must be the integers 0 or 1, got {label!r}")
-        return [label[e] for e in EMOTIONS]
-    if protocol == "multiclass":
-        if label not in EMOTIONS:
-            raise ValueError(f"expected one of {', '.join(EMOTIONS)}, got {label!r}")
-        return EMOTIONS.index(label)
-    if not is_finite_number(label):
-        raise ValueError(f"expected a finite number, got {label!r}")
-    return float(label)
-
-
-def read_predictions(paths, protocol):
-    """(predictions, targets) lists from JSON-lines prediction files; PredictionsError for any bad line."""
-    preds, targets = [], []
+def read_rows(paths):
+    """[(where, row)] of JSON-lines prediction files; PredictionsError for a line that is not a row."""
+    rows = []
     for path in paths:
         try:
             with open(path, encoding="utf-8") as f:
@@ -67,20 +51,46 @@ def read_predictions(paths, protocol):
                 if key not in row:
                     raise PredictionsError(f"{path}:{i}: missing key {key!r} (each line is "
                                            '{"id": ..., "target": ..., "pred": ...})')
-            for key, out in (("pred", preds), ("target", targets)):
-                try:
-                    out.append(_value(row[key], protocol))
-                except ValueError as err:
-                    raise PredictionsError(f"{path}:{i}: {key}: {err} (protocol {protocol})") from None
-    if not preds:
+            rows.append((f"{path}:{i}", row))
+    if not rows:
         raise PredictionsError(f"{', '.join(map(str, paths))}: no prediction to score (empty file)")
-    return preds, targets
+    return rows
 
 
-def score(paths, protocol):
-    """Metrics dict of the predictions in ``paths``."""
-    preds, targets = read_predictions(paths, protocol)
-    return metrics.METRICS[protocol](metrics.STATS[protocol](preds, targets))
+def infer_labels(protocol, rows):
+    """The LabelInfo a predictions file implies when no labels.json is given."""
+    kind = canonical(protocol)
+    if protocol in ("multiclass", "iemocap_binary"):
+        return LabelInfo("categorical", PAPER_CLASSES)
+    if kind == "regression":
+        return LabelInfo("regression")
+    values = [row[key] for _, row in rows for key in ("target", "pred")]
+    if kind == "categorical":
+        names = sorted({v for v in values if isinstance(v, str)})
+    else:
+        names = list(next((v for v in values if isinstance(v, dict)), {}))
+    try:
+        return LabelInfo("categorical" if kind in ("categorical", "per_class_binary") else "dimensional", tuple(names))
+    except ValueError as err:
+        raise PredictionsError(f"cannot tell the {kind} labels from the file ({err}); pass --labels labels.json") from None
+
+
+def score_rows(rows, space):
+    """Metrics dict of the rows under the label space ``space``."""
+    preds, targets = [], []
+    for where, row in rows:
+        for key, out in (("pred", preds), ("target", targets)):
+            try:
+                out.append(space.from_json(row[key]))
+            except ValueError as err:
+                raise PredictionsError(f"{where}: {key}: {err} (protocol {space.target_type})") from None
+    return space.metrics(space.stats(preds, targets))
+
+
+def score(paths, protocol, labels=None):
+    """Metrics dict of the predictions in ``paths`` (``labels``: a LabelInfo, or None to infer it)."""
+    rows = read_rows(paths)
+    return score_rows(rows, label_space(protocol, labels or infer_labels(protocol, rows)))
 
 
 def json_safe(value):
@@ -96,14 +106,16 @@ def json_safe(value):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--protocol", required=True, choices=TARGET_TYPES, help="target type of the predictions")
+    parser.add_argument("--protocol", required=True, choices=ACCEPTED_TARGET_TYPES, help="target type of the predictions")
+    parser.add_argument("--labels", help="the data directory's labels.json, or the data directory (class or "
+                                         "dimension names, in order)")
     parser.add_argument("files", nargs="+", help="JSON-lines files written by --save-predictions")
     args = parser.parse_args(argv)
     try:
-        result = score(args.files, args.protocol)
-    except PredictionsError as err:
+        labels = read_labels_file(args.labels) if args.labels else None
+        result = score(args.files, args.protocol, labels)
+    except (PredictionsError, LabelError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(json.dumps(json_safe(result), allow_nan=False))
     return 0
-

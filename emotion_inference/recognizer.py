@@ -26,13 +26,13 @@ from fairseq.data import Dictionary, data_utils
 import emotion_models  # noqa: F401  (registers model ssl_emotion, installs safe checkpoint loading)
 import emotion_tasks  # noqa: F401  (registers task multimodal_emotion)
 from emotion_core.constants import FRAME_SAMPLES, MAX_SPEECH_FRAMES, SAMPLE_RATE
+from emotion_core.labels import LabelInfo
 from emotion_core.layout import PretrainedLayout
 from emotion_data.bpe import load_bpe
 from emotion_data.speech_tokenizer import SpeechTokenizer
 from emotion_fairseq.safe_checkpoint import CheckpointLoadError
 from emotion_inference.audio_input import to_mono_16k
-from emotion_tasks.labels import EMOTIONS
-from emotion_tasks.multimodal_emotion import check_model_name
+from emotion_tasks.multimodal_emotion import check_model_name, stored_label_space
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,8 @@ class EmotionRecognizer:
 
     Args:
         model: ``SSLEmotionModel`` with its head registered.
-        target_type: ``iemocap_binary``, ``multiclass`` or ``regression`` (the checkpoint's task).
+        label_space: the checkpoint task's label space (:mod:`emotion_core.label_spaces`): its class
+            or dimension names and how logits become predictions.
         speech_dict, text_dict: the task's dictionaries (``dict.txt`` + ``<mask>``).
         tokenizer: :class:`SpeechTokenizer` (None for a text-only model).
         bpe: fairseq ``GPT2BPE`` (None for a speech-only model).
@@ -102,14 +103,15 @@ class EmotionRecognizer:
             last layer at the CLS position only).
     """
 
-    def __init__(self, model, target_type, speech_dict, text_dict, tokenizer=None, bpe=None, device="cpu",
+    def __init__(self, model, label_space, speech_dict, text_dict, tokenizer=None, bpe=None, device="cpu",
                  long_audio="truncate", max_tokens=8192, bf16=False, unpadded=True):
         if long_audio not in LONG_AUDIO_POLICIES:
             raise ValueError(f"long_audio must be one of {LONG_AUDIO_POLICIES}, got {long_audio!r}")
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
         self.model.set_unpadded_encoders(unpadded)
-        self.target_type = target_type
+        self.label_space = label_space
+        self.target_type = label_space.target_type
         self.dicts = {"speech": speech_dict, "text": text_dict}
         self.max_positions = dict(model.encoder_max_positions())  # {modality: positions}
         self.modalities = tuple(m for m in ("speech", "text") if m in self.max_positions)
@@ -148,7 +150,7 @@ class EmotionRecognizer:
         if "text" in modalities:
             layout.check(layout.bpe_encoder_json, layout.bpe_vocab)
             bpe = load_bpe(layout.bpe_encoder_json, layout.bpe_vocab)
-        return cls(model, str(task.cfg.target_type), speech_dict, text_dict, tokenizer, bpe, device, **kwargs)
+        return cls(model, task.label_space, speech_dict, text_dict, tokenizer, bpe, device, **kwargs)
 
     # ------------------------------------------------------------------ tokenization
     def _finish(self, modality, line):
@@ -233,14 +235,6 @@ class EmotionRecognizer:
                                                 strict=False)
         return logits.float().cpu()
 
-    def _outputs(self, logits):
-        """Logits (B, ...) -> one prediction per utterance, by target type."""
-        if self.target_type == "iemocap_binary":  # (B, 4, 2): P(present) = softmax over the 2 logits
-            probs = logits.softmax(-1)[..., 1]
-            return [dict(zip(EMOTIONS, map(float, row))) for row in probs]
-        if self.target_type == "multiclass":  # (B, 4): a distribution over the 4 classes
-            return [dict(zip(EMOTIONS, map(float, row))) for row in logits.softmax(-1)]
-        return [float(v) for v in logits.view(-1)]  # regression: (B,) sentiment scores
 
     def predict_encoded(self, encoded: List[Encoded]):
         """Predictions of already encoded utterances, batched by length, in the input order."""
@@ -252,7 +246,7 @@ class EmotionRecognizer:
             while end < len(order) and (end - start + 1) * encoded[order[start]].cost() <= self.max_tokens:
                 end += 1
             batch = order[start:end]
-            for i, out in zip(batch, self._outputs(self._forward([encoded[i] for i in batch]))):
+            for i, out in zip(batch, self.label_space.outputs(self._forward([encoded[i] for i in batch]))):
                 results[i] = out
             start = end
         return results
@@ -260,9 +254,10 @@ class EmotionRecognizer:
     def predict(self, audio=None, text=None, sample_rate=None):
         """Emotion of one utterance: audio (wav path or array; ``sample_rate`` required for arrays) and text.
 
-        Returns, by the checkpoint's target type: ``{"neutral": p, "happy": p, "sad": p, "angry": p}``
-        with p = P(emotion present) (iemocap_binary; decision: p > 0.5), the same dict holding a
-        distribution over the 4 classes (multiclass), or a float sentiment score (regression).
+        Returns, by the checkpoint's label space, named with its classes or dimensions:
+        ``{class: probability}`` summing to 1 (categorical; decision: the most probable class),
+        ``{class: P(class present)}`` (per_class_binary; decision: p > 0.5), a float score
+        (regression), or ``{dimension: value}`` (dimensional).
         Speech-only models ignore ``text`` and text-only models ignore ``audio``. Raises ValueError
         for silent or empty audio and empty transcripts of a modality the model reads.
         """
@@ -287,21 +282,12 @@ class EmotionRecognizer:
         return results
 
     def prediction_fields(self, prediction):
-        """Flat output columns of a prediction (all None for a failed utterance): see scripts/predict.py."""
-        if self.target_type == "regression":
-            return {"sentiment": prediction}
-        fields = {e: (None if prediction is None else prediction[e]) for e in EMOTIONS}
-        if self.target_type == "multiclass":
-            fields["label"] = None if prediction is None else self.decisions(prediction)
-        return fields
+        """Flat output columns of a prediction (all None for a failed utterance): see ``emotion-predict``."""
+        return self.label_space.fields(prediction)
 
     def decisions(self, prediction):
         """What ``fairseq-validate --save-predictions`` writes as ``pred`` for a prediction of :meth:`predict`."""
-        if self.target_type == "iemocap_binary":
-            return {e: int(p > 0.5) for e, p in prediction.items()}
-        if self.target_type == "multiclass":
-            return max(EMOTIONS, key=prediction.get)
-        return prediction
+        return self.label_space.decision(prediction)
 
 
 def _load_model_and_task(checkpoint, speech_dict, text_dict):
@@ -322,6 +308,8 @@ def _load_model_and_task(checkpoint, speech_dict, text_dict):
     except ValueError as err:
         raise CheckpointLoadError(f"{checkpoint}: {err}; inference needs a checkpoint written by fairseq-train "
                                   "--task multimodal_emotion") from None
-    task = TASK_REGISTRY[task_name](task_cfg, speech_dict, text_dict)
+    stored = stored_label_space(model_cfg)
+    info = None if stored is None else LabelInfo.from_json(stored["labels"], f"{checkpoint}: model.label_space")
+    task = TASK_REGISTRY[task_name](task_cfg, speech_dict, text_dict, label_info=info)
     models, _, task = checkpoint_utils.load_model_ensemble_and_task([str(checkpoint)], task=task, state=state)
     return models[0].eval(), task

@@ -72,8 +72,8 @@ class CoAttentionFusion(nn.Module):
 class EmotionHead(nn.Module):
     """Dropout -> one linear layer, reshaped to ``output_shape`` per utterance.
 
-    ``output_shape`` is (4, 2) for iemocap_binary (two logits per emotion), (4,) for multiclass
-    and () for regression.
+    ``output_shape`` comes from the label space: (K, 2) per_class_binary (two logits per class),
+    (K,) categorical, () regression, (D,) dimensional.
     """
 
     def __init__(self, input_dim, output_shape, pooler_dropout):

@@ -65,6 +65,9 @@ class SSLEmotionConfig(FairseqDataclass):
         default=None, metadata={"help": "Speech-BERT args, stored at build time (do not set)"})
     text_args: Any = field(
         default=None, metadata={"help": "RoBERTa args, stored at build time (do not set)"})
+    label_space: Any = field(
+        default=None, metadata={"help": "target type and labels of the head, stored at build time by the task "
+                                        "(do not set)"})
 
 
 def _used_modalities(cfg):

@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from emotion_core.label_spaces import ACCEPTED_TARGET_TYPES, label_space
+from emotion_core.labels import LabelInfo, read_labels_file
 from emotion_reproduce.experiment import load_settings, run_experiment
 from emotion_reproduce.tables import check_lines, checks, render
 
@@ -30,7 +32,9 @@ def run_experiment_main(argv=None):
     p.add_argument("--pretrained", required=True, type=Path, help="pretrained layout (bert_kmeans/, roberta.large/)")
     p.add_argument("--run-dir", required=True, type=Path, help="output folder of this run")
     p.add_argument("--arch", required=True, help="ssl_emotion_shallow | _coattn | _speech_only | _text_only")
-    p.add_argument("--target-type", required=True, choices=["iemocap_binary", "multiclass", "regression"])
+    p.add_argument("--target-type", required=True, choices=ACCEPTED_TARGET_TYPES,
+                   help="label space over the data's labels.json (multiclass = categorical, iemocap_binary = "
+                        "per_class_binary)")
     p.add_argument("--freeze-ssl", action="store_true", help="keep Speech-BERT and RoBERTa frozen")
     p.add_argument("--config", action="append", default=[], type=Path,
                    help="settings file (YAML); repeat to layer them, later ones win")
@@ -102,11 +106,12 @@ def make_tables_main(argv=None):
 
 PLOT_RUN_DOC = """Draw a run's training/validation curves and test confusion matrix as PNG files.
 
-    python scripts/plot_run.py RUN_DIR [RUN_DIR ...] [--target-type T]
+    python scripts/plot_run.py RUN_DIR [RUN_DIR ...] [--target-type T [--labels DATA_DIR/labels.json]]
 
 Reads RUN_DIR/train.log (fairseq --log-format json --log-file) and RUN_DIR/predictions.jsonl; writes
-RUN_DIR/curves.png and RUN_DIR/confusion.png (per-emotion 2x2 matrices for iemocap_binary, 4x4 for
-multiclass, 7x7 of rounded scores for regression). The target type defaults to the one in results.json.
+RUN_DIR/curves.png and RUN_DIR/confusion.png (the label space's panels: a 2x2 matrix per class for
+per_class_binary, the class matrix for categorical, 7x7 of rounded scores for regression, predicted
+against true values per dimension). The target type and labels default to those in results.json.
 """
 
 
@@ -116,15 +121,18 @@ def plot_run_main(argv=None):
 
     p = argparse.ArgumentParser(description=PLOT_RUN_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dirs", nargs="+", type=Path)
-    p.add_argument("--target-type", choices=["iemocap_binary", "multiclass", "regression"],
-                   help="default: read from RUN_DIR/results.json")
+    p.add_argument("--target-type", choices=ACCEPTED_TARGET_TYPES, help="default: read from RUN_DIR/results.json")
+    p.add_argument("--labels", type=Path, help="with --target-type: the data directory's labels.json")
     args = p.parse_args(argv)
     for run_dir in args.run_dirs:
-        target_type = args.target_type
-        if target_type is None:
+        if args.target_type is None:
             results = run_dir / "results.json"
             assert results.exists(), f"{results} missing: pass --target-type"
-            target_type = json.loads(results.read_text())["target_type"]
-        for kind, path in plot_run(run_dir, target_type).items():
+            recorded = json.loads(results.read_text())
+            space = label_space(recorded["target_type"],
+                                LabelInfo.from_json(recorded["labels"], str(results)) if "labels" in recorded else None)
+        else:
+            space = label_space(args.target_type, read_labels_file(args.labels) if args.labels else None)
+        for kind, path in plot_run(run_dir, space).items():
             print(f"{kind}: {path}")
     return 0

@@ -38,6 +38,9 @@ from pathlib import Path
 
 import yaml
 
+from emotion_core.label_spaces import label_space
+from emotion_core.labels import LABELS_FILE, read_labels
+
 REPO = Path(__file__).resolve().parents[1]
 
 # Keys of a settings file that the driver interprets itself (everything else must sit under `fairseq:`).
@@ -220,9 +223,11 @@ def validate_command(run, settings):
 
 
 def score_command(run):
-    """scripts/score_predictions.py on the saved predictions; prints the metrics as one JSON object."""
+    """scripts/score_predictions.py on the saved predictions (with the data's labels.json, when it has one);
+    prints the metrics as one JSON object."""
+    labels = Path(run["data"]) / LABELS_FILE
     return [sys.executable, str(REPO / "scripts" / "score_predictions.py"), "--protocol", run["target_type"],
-            str(Path(run["run_dir"]) / "predictions.jsonl")]
+            *(["--labels", str(labels)] if labels.is_file() else []), str(Path(run["run_dir"]) / "predictions.jsonl")]
 
 
 # ----------------------------------------------------------------------------------------- running
@@ -297,6 +302,7 @@ def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=Tru
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
 
+    space = label_space(run["target_type"], read_labels(run["data"], run["target_type"]))
     n_train = count_examples(run["data"], "train")
     plan = schedule(settings, n_train, run["gpus"])
     env = {**os.environ, "PYTHONHASHSEED": str(run["seed"]), "PYTHONUNBUFFERED": "1"}
@@ -325,7 +331,7 @@ def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=Tru
     plot_paths = {}
     if plots:
         from emotion_reproduce.plots import plot_run  # matplotlib only when needed
-        plot_paths = {k: os.path.relpath(v, run_dir) for k, v in plot_run(run_dir, run["target_type"]).items()}
+        plot_paths = {k: os.path.relpath(v, run_dir) for k, v in plot_run(run_dir, space).items()}
 
     if not keep_checkpoints:
         (run_dir / "checkpoints" / "checkpoint_last.pt").unlink(missing_ok=True)
@@ -333,7 +339,8 @@ def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=Tru
 
     results = {
         "table": run.get("table"), "name": run.get("name") or run_dir.name,
-        "arch": run["arch"], "target_type": run["target_type"], "freeze_ssl": bool(run.get("freeze_ssl")),
+        "arch": run["arch"], "target_type": run["target_type"], "labels": space.info.to_json(),
+        "freeze_ssl": bool(run.get("freeze_ssl")),
         "metrics": metrics, "fairseq_validate": validate_stats[-1] if validate_stats else None,
         "seed": run["seed"], "gpus": run["gpus"], "data": str(run["data"]), "pretrained": str(run["pretrained"]),
         "n_train": n_train, "n_test": count_examples(run["data"], "test"),

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from emotion_reproduce.paper import EMOTIONS  # noqa: E402
+from emotion_core.files import atomic_output  # noqa: E402
 
 # Keys of fairseq's logged stats that are bookkeeping, not curves.
 _NOT_CURVES = {"epoch", "update", "num_updates", "lr", "gnorm", "loss_scale", "wps", "ups", "wpb", "bsz",
@@ -75,7 +75,8 @@ def plot_curves(log_path, out_path, title=""):
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(out_path, dpi=90)
+    with atomic_output(out_path, "wb") as f:
+        fig.savefig(f, dpi=90, format="png")
     plt.close(fig)
     return out_path
 
@@ -86,16 +87,7 @@ def read_predictions(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def confusion(targets, preds, labels):
-    """Confusion counts, rows = true label, columns = predicted label, in ``labels`` order."""
-    index = {label: i for i, label in enumerate(labels)}
-    matrix = np.zeros((len(labels), len(labels)), dtype=int)
-    for t, p in zip(targets, preds):
-        matrix[index[t], index[p]] += 1
-    return matrix
-
-
-def _draw(ax, matrix, labels, title):
+def _draw_matrix(ax, matrix, labels, title):
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(labels)), labels, rotation=45, fontsize=7)
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
@@ -105,40 +97,42 @@ def _draw(ax, matrix, labels, title):
                 color="white" if count > matrix.max() / 2 else "black")
 
 
-def plot_confusion(pred_path, target_type, out_path, title=""):
-    """Per-emotion 2x2 matrices (iemocap_binary), a 4x4 matrix (multiclass) or the 7-class matrix of
-    rounded, clipped sentiment scores (regression, the Acc7 classes)."""
+def _draw_scatter(ax, targets, preds, title):
+    ax.scatter(targets, preds, s=8, alpha=0.6)
+    low, high = min(np.min(targets), np.min(preds)), max(np.max(targets), np.max(preds))
+    ax.plot([low, high], [low, high], "k--", lw=0.8)
+    ax.set(xlabel="true", ylabel="predicted", title=title)
+
+
+def plot_confusion(pred_path, space, out_path, title=""):
+    """The label space's panels of a predictions file: confusion matrices (one per class for
+    per_class_binary, the Acc7 classes of rounded scores for regression) or, per dimension, predicted
+    against true values."""
     rows = read_predictions(pred_path)
-    if target_type == "iemocap_binary":
-        fig, axes = plt.subplots(1, len(EMOTIONS), figsize=(3.2 * len(EMOTIONS), 3.9))
-        for ax, emotion in zip(axes, EMOTIONS):
-            matrix = confusion([int(r["target"][emotion]) for r in rows], [int(r["pred"][emotion]) for r in rows],
-                               [0, 1])
-            _draw(ax, matrix, [f"not {emotion}", emotion], emotion)
-    elif target_type == "multiclass":
-        fig, ax = plt.subplots(figsize=(4.6, 4.2))
-        _draw(ax, confusion([r["target"] for r in rows], [r["pred"] for r in rows], list(EMOTIONS)),
-              list(EMOTIONS), "4-class")
-    else:
-        classes = list(range(-3, 4))
-        to_class = lambda v: int(np.round(np.clip(float(v), -3, 3)))  # noqa: E731
-        fig, ax = plt.subplots(figsize=(5, 4.4))
-        _draw(ax, confusion([to_class(r["target"]) for r in rows], [to_class(r["pred"]) for r in rows], classes),
-              [str(c) for c in classes], "sentiment (rounded, clipped to [-3, 3])")
+    preds = [space.from_json(r["pred"]) for r in rows]
+    targets = [space.from_json(r["target"]) for r in rows]
+    panels = space.panels(preds, targets)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(3.2 * len(panels), 4.6), 4.2), squeeze=False)
+    for ax, (kind, name, first, second) in zip(axes[0], panels):
+        if kind == "matrix":
+            _draw_matrix(ax, second, first, name)
+        else:
+            _draw_scatter(ax, first, second, name)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(out_path, dpi=90)
+    with atomic_output(out_path, "wb") as f:
+        fig.savefig(f, dpi=90, format="png")
     plt.close(fig)
     return out_path
 
 
-def plot_run(run_dir, target_type):
-    """Draw ``curves.png`` and ``confusion.png`` of a run directory; returns the paths drawn."""
+def plot_run(run_dir, space):
+    """Draw ``curves.png`` and ``confusion.png`` of a run directory (``space``: its label space); returns the paths."""
     run_dir = Path(run_dir)
     out = {}
     if (run_dir / "train.log").exists():
         out["curves"] = plot_curves(run_dir / "train.log", run_dir / "curves.png", run_dir.name)
     if (run_dir / "predictions.jsonl").exists():
-        out["confusion"] = plot_confusion(run_dir / "predictions.jsonl", target_type, run_dir / "confusion.png",
+        out["confusion"] = plot_confusion(run_dir / "predictions.jsonl", space, run_dir / "confusion.png",
                                           f"{run_dir.name}: test")
     return out

@@ -1,9 +1,9 @@
 """Datasets of one split of a prepared data directory (layout: notes in docs/model.md).
 
 ``DATA_DIR/{speech,text}/{split}.bin/.idx`` hold the binarized tokens, ``label/{split}.label`` one
-label per line, ``ids/{split}.id`` one utterance id per line, all in the same order.
+label per line (a class name, a score, or tab-separated scores of the dimensions named in
+``labels.json``), ``ids/{split}.id`` one utterance id per line, all in the same order.
 """
-import math
 import os
 
 import numpy as np
@@ -20,8 +20,6 @@ from fairseq.data import (
     TruncateDataset,
     data_utils,
 )
-
-from emotion_tasks.labels import EMOTIONS
 
 MODALITIES = ("speech", "text")
 
@@ -50,27 +48,6 @@ def check_token_ids(dataset, dictionary, prefix):
             "pretrained model's dictionary (scripts/prepare_data.py)")
 
 
-def parse_label(text, target_type, where):
-    """One label line -> one-hot list (iemocap_binary), class index (multiclass) or float (regression)."""
-    text = text.strip()
-    if target_type == "regression":
-        try:
-            score = float(text)
-        except ValueError:
-            score = math.nan
-        if not math.isfinite(score):
-            raise ValueError(f"{where}: expected a finite float sentiment score for --target-type regression, "
-                             f"got {text!r}")
-        return score
-    if text not in EMOTIONS:
-        raise ValueError(f"{where}: expected an emotion name from {list(EMOTIONS)} for --target-type "
-                         f"{target_type}, got {text!r}")
-    index = EMOTIONS.index(text)
-    if target_type == "multiclass":
-        return index
-    return [int(i == index) for i in range(len(EMOTIONS))]
-
-
 def _read_lines(path, what):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"missing {what}: {path} not found (prepare the data directory "
@@ -79,11 +56,10 @@ def _read_lines(path, what):
         return [line.rstrip("\n") for line in f]
 
 
-def load_labels(data_dir, split, target_type):
-    """Targets of a split, parsed from ``label/{split}.label``; errors name the file and line."""
+def load_labels(data_dir, split, space):
+    """Targets of a split, parsed from ``label/{split}.label`` by the label space; errors name the file and line."""
     path = os.path.join(data_dir, "label", f"{split}.label")
-    return [parse_label(line, target_type, f"{path}:{i + 1}")
-            for i, line in enumerate(_read_lines(path, f"labels of split '{split}'"))]
+    return [space.parse(line, f"{path}:{i + 1}") for i, line in enumerate(_read_lines(path, f"labels of split '{split}'"))]
 
 
 def load_ids(data_dir, split):

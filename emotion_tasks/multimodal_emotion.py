@@ -1,28 +1,32 @@
 """Task ``multimodal_emotion``: speech tokens + text tokens -> emotion targets (paper section 3).
 
-Reads a prepared data directory (``speech/``, ``text/``, ``label/``, ``ids/``; see docs/model.md),
-builds the ``ssl_emotion`` model and registers its head, whose width depends on ``--target-type``.
-Inputs are truncated to each encoder's positions, which the task takes from the built model
-(fairseq-train and fairseq-validate build the model before loading any split).
+Reads a prepared data directory (``speech/``, ``text/``, ``label/``, ``ids/``, ``labels.json``; see
+docs/model.md), builds the ``ssl_emotion`` model and registers its head, whose shape comes from the
+label space (``--target-type`` over the data's labels, :mod:`emotion_core.label_spaces`). The labels
+are stored in the task's config, so a checkpoint carries its class or dimension names. Inputs are
+truncated to each encoder's positions, which the task takes from the built model (fairseq-train
+and fairseq-validate build the model before loading any split).
 """
+import contextlib
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-import contextlib
-
 import torch
-from fairseq.distributed import utils as distributed_utils
 from fairseq.data import Dictionary
-from fairseq.dataclass import FairseqDataclass
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from fairseq.distributed import utils as distributed_utils
+from fairseq.logging import metrics
 from fairseq.tasks import FairseqTask, register_task
-from omegaconf import II, MISSING
+from omegaconf import II, MISSING, OmegaConf, open_dict
 
+from emotion_core.label_spaces import ACCEPTED_TARGET_TYPES, label_space
+from emotion_core.labels import LabelError, read_labels
 from emotion_fast.feature_cache import feature_keys
 from emotion_tasks import datasets
-from emotion_tasks.labels import EMOTIONS, TargetType, num_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +34,11 @@ logger = logging.getLogger(__name__)
 @dataclass
 class MultimodalEmotionConfig(FairseqDataclass):
     data: str = field(default=MISSING, metadata={"help": "prepared data directory (speech/, text/, label/, ids/)"})
-    target_type: TargetType = field(
+    target_type: ChoiceEnum(list(ACCEPTED_TARGET_TYPES)) = field(
         default="iemocap_binary",
-        metadata={"help": "iemocap_binary: a 0/1 decision per emotion; multiclass: one of 4 emotions; "
-                          "regression: a sentiment score"})
+        metadata={"help": "categorical: one of the data's classes; per_class_binary: a yes/no decision per "
+                          "class; regression: one score; dimensional: one score per named dimension. "
+                          "multiclass = categorical and iemocap_binary = per_class_binary (the paper's names)"})
     save_predictions: Optional[str] = field(
         default=None, metadata={"help": "during validation, write JSON lines {id, target, pred} to this file "
                                         "(truncated at the start of each validation pass; '.rankN' suffix "
@@ -44,29 +49,6 @@ class MultimodalEmotionConfig(FairseqDataclass):
                                          "optimizer and loss stay fp32, no loss scaling needed. Unlike "
                                          "--bf16 (whole model in bf16) it also works with --cpu"})
     seed: int = II("common.seed")
-
-
-def head_shape(target_type):
-    """Head output shape per utterance: (4, 2) for iemocap_binary, (4,) multiclass, () regression."""
-    shape = {"iemocap_binary": (len(EMOTIONS), 2), "multiclass": (len(EMOTIONS),), "regression": ()}[target_type]
-    assert int(torch.Size(shape).numel()) == num_outputs(target_type)
-    return shape
-
-
-def decode_predictions(logits, target_type):
-    """Model output -> predictions: (B, 4) 0/1, (B,) class index, or (B,) float score."""
-    if target_type == "regression":
-        return logits.float()
-    return logits.argmax(dim=-1)
-
-
-def to_json_label(value, target_type):
-    """One target or prediction as written by --save-predictions."""
-    if target_type == "iemocap_binary":
-        return {e: int(v) for e, v in zip(EMOTIONS, value)}
-    if target_type == "multiclass":
-        return EMOTIONS[int(value)]
-    return float(value)
 
 
 def check_model_name(cfg):
@@ -90,8 +72,11 @@ def check_model_name(cfg):
 class MultimodalEmotionTask(FairseqTask):
     """Multimodal (speech + text) emotion recognition on a prepared data directory."""
 
-    def __init__(self, cfg, speech_dictionary, text_dictionary):
+    def __init__(self, cfg, speech_dictionary, text_dictionary, label_info=None):
+        """``label_info``: the labels (:class:`~emotion_core.labels.LabelInfo`); None: those of data
+        prepared before labels.json existed (the paper's four emotions, or scores)."""
         super().__init__(cfg)
+        self.label_space = label_space(cfg.target_type, label_info)
         self.speech_dictionary = speech_dictionary
         self.text_dictionary = text_dictionary
         self.encoder_positions = {}  # {modality: max positions}, set by build_model
@@ -117,13 +102,25 @@ class MultimodalEmotionTask(FairseqTask):
             raise FileNotFoundError(f"data directory {cfg.data} not found")
         dicts = [cls.load_dictionary(os.path.join(cfg.data, m, "dict.txt")) for m in datasets.MODALITIES]
         logger.info(f"dictionaries: speech {len(dicts[0])} types, text {len(dicts[1])} types")
-        return cls(cfg, *dicts)
+        return cls(cfg, *dicts, label_info=read_labels(cfg.data, cfg.target_type))
 
     def build_model(self, cfg, from_checkpoint=False):
-        """Build ``ssl_emotion``, register its head for the target type and log parameter counts."""
+        """Build ``ssl_emotion``, register its head for the label space and log parameter counts.
+
+        The model's config records the label space (target type and labels), so that a checkpoint
+        carries its class or dimension names; a checkpoint whose label space differs from the data's
+        is refused (its outputs would be read as other classes).
+        """
         check_model_name(cfg)
+        described = self.label_space.describe()
+        stored = stored_label_space(cfg)
+        if stored is not None and stored != described:
+            raise LabelError(f"the checkpoint's model was trained for {stored}, but the task has {described} "
+                             f"(data {self.cfg.data}): use data prepared with the same labels and --target-type")
         model = super().build_model(cfg, from_checkpoint)
-        model.register_classification_head(head_shape(self.cfg.target_type))
+        with open_dict(model.cfg):
+            model.cfg.label_space = described
+        model.register_classification_head(self.label_space.head_shape)
         self.encoder_positions = model.encoder_max_positions()
         self.cache_features = model.feature_cache is not None
         counts = model.parameter_counts()
@@ -139,7 +136,7 @@ class MultimodalEmotionTask(FairseqTask):
         dicts = {"speech": self.speech_dictionary, "text": self.text_dictionary}
         tokens = {m: datasets.load_tokens(data, m, split, dicts[m], self.encoder_positions.get(m))
                   for m in datasets.MODALITIES}
-        labels = datasets.load_labels(data, split, self.cfg.target_type)
+        labels = datasets.load_labels(data, split, self.label_space)
         ids = datasets.load_ids(data, split)
         self.utterance_ids[split] = ids
         keys = None
@@ -203,7 +200,8 @@ class MultimodalEmotionTask(FairseqTask):
         ids = self.utterance_ids.get(self._pred_split)
         if ids is None:
             raise RuntimeError("--save-predictions: cannot tell which split is being validated")
-        preds = decode_predictions(logits, self.cfg.target_type).cpu().tolist()
+        space = self.label_space
+        preds = space.decode(logits).cpu().tolist()
         targets = sample["target"].cpu().tolist()
         mode = "w" if self._pred_fresh else "a"
         self._pred_fresh = False
@@ -212,8 +210,18 @@ class MultimodalEmotionTask(FairseqTask):
                 if index not in self._pred_pending:
                     continue
                 self._pred_pending.discard(index)
-                f.write(json.dumps({"id": ids[index], "target": to_json_label(target, self.cfg.target_type),
-                                    "pred": to_json_label(pred, self.cfg.target_type)}) + "\n")
+                f.write(json.dumps({"id": ids[index], "target": space.to_json(target),
+                                    "pred": space.to_json(pred)}) + "\n")
+
+    def reduce_metrics(self, logging_outputs, criterion):
+        """As FairseqTask's (the criterion logs the loss and sums the statistics), then the label space's
+        metrics, derived from the summed statistics with ``metrics.log_derived``."""
+        super().reduce_metrics(logging_outputs, criterion)
+        if not any(k.startswith("_") for log in logging_outputs for k in log):
+            return
+        space = self.label_space
+        for name in space.loggable(space.metrics({})):
+            metrics.log_derived(name, _derived(space, name))
 
     def max_positions(self):
         return None  # inputs are truncated to the encoders' positions instead of filtered
@@ -225,3 +233,20 @@ class MultimodalEmotionTask(FairseqTask):
     @property
     def target_dictionary(self):
         return None
+
+
+def stored_label_space(model_cfg):
+    """{"target_type", "labels"} recorded in a model config (None in checkpoints written before label spaces)."""
+    stored = getattr(model_cfg, "label_space", None)
+    return OmegaConf.to_container(stored) if OmegaConf.is_config(stored) else stored
+
+
+def _derived(space, name):
+    """log_derived function computing metric ``name`` from the statistics summed in the meters."""
+
+    def fn(meters):
+        stats = {k: meters[f"_{k}"].sum for k in space.stat_keys() if f"_{k}" in meters}
+        value = space.loggable(space.metrics(stats))[name]
+        return math.nan if value is None else round(float(value), 4)
+
+    return fn

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import InProcessPreprocess, make_pretrained
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache"
@@ -48,11 +49,12 @@ def demo_assets():
 
 @pytest.fixture(scope="session")
 def demo_data(demo_assets):
-    """The demo corpus prepared into a data directory (session split: 1-3 train, 4 valid, 5 test)."""
+    """The demo corpus prepared into a data directory (session split: 1-3 train, 4 valid, 5 test), its four
+    emotions in the paper's order as the demo prepares them."""
     out = CACHE / "test-data"
     run_script(REPO / "scripts" / "prepare_data.py", "manifest",
                "--raw", demo_assets / "corpus" / "manifest.tsv",
-               "--pretrained", demo_assets / "pretrained", "--out", out)
+               "--pretrained", demo_assets / "pretrained", "--out", out, "--classes", "neutral,happy,sad,angry")
     return out
 
 
@@ -77,3 +79,17 @@ def demo_checkpoint(demo_assets, demo_data, tmp_path_factory):
                "--batch-size", "8", "--num-workers", "0", "--cpu", cwd=out)
     saved = {r["id"]: r for r in map(json.loads, preds.read_text().splitlines())}
     return {"checkpoint": checkpoint, "pretrained": pre, "data": demo_data, "saved": saved, "dir": out}
+
+
+@pytest.fixture(scope="session")
+def pretrained(tmp_path_factory):
+    """The files data preparation reads: a vq-wav2vec stand-in, both dict.txt, a GPT-2 BPE (PretrainedLayout)."""
+    return make_pretrained(tmp_path_factory.mktemp("pretrained"))
+
+
+@pytest.fixture
+def fast_binarize(monkeypatch):
+    """Saves the start-up of two fairseq-preprocess processes per run; the CLI end-to-end tests keep them."""
+    import emotion_data.binarize
+
+    monkeypatch.setattr(emotion_data.binarize, "run_preprocess", InProcessPreprocess)

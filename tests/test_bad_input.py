@@ -15,7 +15,7 @@ import torch
 from fairseq import options
 from fairseq_cli import preprocess
 from reliability_helpers import load_checkpoint, model_options, run, train_command
-from test_train_cli import run_train, run_validate
+from helpers import run_train, run_validate
 from tiny_pretrained import SPEC, checkpoint_paths, tiny_assets
 
 from emotion_fairseq.safe_checkpoint import CheckpointLoadError
@@ -123,8 +123,8 @@ def test_token_ids_beyond_the_dictionary(trained, tmp_path):
 
 
 @pytest.mark.parametrize("target_type,data_kind,expected", [
-    ("regression", "multiclass", r"label/(train|valid)\.label:1: expected a finite float sentiment score .* got '\w+'"),
-    ("iemocap_binary", "regression", r"label/(train|valid)\.label:1: expected an emotion name .* got '-?[\d.]+'"),
+    ("regression", "multiclass", r"label/(train|valid)\.label:1: expected a finite float sentiment score .*: '\w+' is not a number"),
+    ("iemocap_binary", "regression", r"label/(train|valid)\.label:1: expected a class name .* got '-?[\d.]+'"),
 ])
 def test_labels_of_the_wrong_type(tmp_path, target_type, data_kind, expected):
     with pytest.raises(ValueError, match=expected):
@@ -133,10 +133,10 @@ def test_labels_of_the_wrong_type(tmp_path, target_type, data_kind, expected):
 
 @pytest.mark.parametrize("text", ["nan", "inf", "-Infinity"])
 def test_non_finite_regression_labels_are_refused_with_file_and_line(text):
-    from emotion_tasks.datasets import parse_label
+    from emotion_core.label_spaces import label_space
 
-    with pytest.raises(ValueError, match=f"label/train.label:7: expected a finite float .* got '{text}'"):
-        parse_label(text, "regression", "label/train.label:7")
+    with pytest.raises(ValueError, match=f"label/train.label:7: expected a finite float .*'{text}'"):
+        label_space("regression").parse(text, "label/train.label:7")
 
 
 # ----------------------------------------------------------------------------------------- NaN / inf loss

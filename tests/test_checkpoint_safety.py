@@ -15,7 +15,7 @@ import pytest
 import torch
 from fairseq import checkpoint_utils, utils
 from fairseq.file_io import PathManager
-from test_train_cli import run_train, run_validate
+from helpers import run_train, run_validate
 from tiny_pretrained import checkpoint_paths, tiny_assets
 
 from emotion_core.config_guard import EVAL_FIELDS

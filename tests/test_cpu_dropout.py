@@ -10,8 +10,7 @@ import copy
 import pytest
 import torch
 from fairseq.modules import FairseqDropout, MultiheadAttention
-from test_fast_paths import batches, losses, with_dropout
-from test_model import make_model, make_task
+from helpers import batches, losses, make_model, make_task, with_dropout
 
 from emotion_fast import cpu_dropout
 from emotion_fast.cpu_dropout import ChunkedDropoutAttention, MaskDropout, keep_mask, use_fast_cpu_dropout

@@ -22,7 +22,7 @@ from emotion_demo.pretrain import load_roberta, unigram_bits
 from emotion_data.speech_tokenizer import SpeechTokenizer
 from emotion_demo.synthetic_corpus import MANIFEST_COLUMNS, build_corpus, plan_corpus, read_manifest
 from emotion_core.layout import PretrainedLayout
-from emotion_tasks.labels import EMOTIONS
+from emotion_core.labels import PAPER_CLASSES as EMOTIONS
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,8 +8,7 @@ from reliability_helpers import (
     REPO, Background, by_update, load_checkpoint, records, train_command, uninterrupted, uninterrupted_run,
     without_timing,
 )
-from test_prepare_iemocap import fast_binarize, pretrained  # noqa: F401  (fixtures of the prepare tests)
-from test_prepare_manifest import make_manifest
+from helpers import make_manifest
 
 from emotion_data import cli as prepare_data  # noqa: E402
 

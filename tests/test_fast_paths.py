@@ -1,4 +1,4 @@
-"""Fast paths (issue 8) give the baseline's losses: a few Adam updates on tiny dims, side by side.
+"""Fast paths give the baseline's losses: a few Adam updates on tiny dims, side by side.
 
 Baseline: batch size 1 with the gradients of 8 utterances accumulated per update (the paper's
 bs 1 x update-freq), fp32, encoders recomputed. Each fast path runs the same updates over the same
@@ -10,50 +10,11 @@ import copy
 
 import pytest
 import torch
-from fairseq.modules import FairseqDropout
-from test_model import make_model, make_task
-from test_train_cli import run_train, run_validate
+from helpers import batches, losses, make_model, make_task, run_train, run_validate, singles, with_dropout
 from tiny_pretrained import checkpoint_paths, tiny_assets
 
-from emotion_criterions.multimodal_emotion import MultimodalEmotionCriterion
 from emotion_fast import unpadded
 from emotion_models import encoders
-
-UPDATES, PER_UPDATE = 3, 8
-
-
-def batches(task, split="train", batch_size=PER_UPDATE):
-    """Length-grouped batches (the task's sorted order, fairseq's batch_by_size), first UPDATES of them."""
-    task.load_dataset(split)
-    itr = task.get_batch_iterator(dataset=task.dataset(split), max_sentences=batch_size)
-    return list(itr.next_epoch_itr(shuffle=False))[:UPDATES]
-
-
-def singles(task, batch):
-    """The utterances of ``batch`` as batch-size-1 samples (no padding), as the baseline sees them."""
-    dataset = task.dataset("train")
-    return [dataset.collater([dataset[int(i)]]) for i in batch["id"]]
-
-
-def losses(model, task, updates, autocast=False, seed=0, optimizer=None):
-    """Per-update summed losses of Adam updates; ``updates`` is a list of lists of samples (accumulated)."""
-    torch.manual_seed(seed)
-    criterion = MultimodalEmotionCriterion(task, task.cfg.target_type)
-    optimizer = optimizer or torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    model.train()
-    out = []
-    for samples in updates:
-        n = sum(s["nsentences"] for s in samples)
-        total = 0.0
-        for sample in samples:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-                loss, _, _ = criterion(model, sample)
-                (loss / n).backward()
-            total += loss.item()
-        optimizer.step()
-        optimizer.zero_grad()
-        out.append(total)
-    return out
 
 
 def test_length_grouped_batches_give_the_batch_size_1_losses():
@@ -75,14 +36,6 @@ def test_bf16_autocast_stays_close_to_fp32():
     baseline = losses(copy.deepcopy(model), task, grouped)
     fast = losses(model, task, grouped, autocast=True)
     assert fast == pytest.approx(baseline, rel=3e-2)
-
-
-def with_dropout(model, p=0.1):
-    """Set every fairseq dropout (encoders, attention) of ``model`` to ``p``."""
-    for module in model.modules():
-        if isinstance(module, FairseqDropout):  # MaskDropout (--fast-cpu-dropout) included
-            module.p = p
-    return model
 
 
 @pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16"])

@@ -26,7 +26,7 @@ from emotion_bench.latency import measure_latency
 from emotion_core.constants import MAX_SPEECH_FRAMES
 from emotion_inference.audio_input import to_mono_16k
 from emotion_inference.recognizer import EmotionRecognizer
-from emotion_tasks.labels import EMOTIONS
+from emotion_core.labels import PAPER_CLASSES as EMOTIONS
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -109,7 +109,7 @@ def test_tokens_and_probabilities_match_the_task(rec, trained, test_utterances, 
         assert torch.equal(e.speech, item["net_input.speech_tokens"]), test_utterances[k]["id"]
         assert torch.equal(e.text, item["net_input.text_tokens"]), test_utterances[k]["id"]
     got = rec.predict_encoded(encoded)
-    got = torch.tensor([[p[name] for name in EMOTIONS] for p in got])
+    got = torch.tensor([[p[name] for name in rec.label_space.names] for p in got])  # the model's output order
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
@@ -274,14 +274,14 @@ def test_long_audio_policy(rec, test_utterances, caplog):
     finally:
         rec.long_audio = "truncate"
     with pytest.raises(ValueError, match="long_audio"):
-        EmotionRecognizer(rec.model, rec.target_type, *rec.dicts.values(), rec.tokenizer, rec.bpe, long_audio="cut")
+        EmotionRecognizer(rec.model, rec.label_space, *rec.dicts.values(), rec.tokenizer, rec.bpe, long_audio="cut")
 
 
 def _unimodal(rec, trained, arch):
     """A unimodal model built by the task from the pretrained checkpoints, and a recognizer for it."""
     from emotion_models import ssl_emotion
     from emotion_models.ssl_emotion import SSLEmotionConfig, SSLEmotionModel
-    from emotion_tasks.multimodal_emotion import head_shape
+    from emotion_core.label_spaces import label_space
 
     pre = trained["pretrained"]
     cfg = OmegaConf.structured(SSLEmotionConfig(speech_checkpoint=str(pre / "bert_kmeans" / "bert_kmeans.pt"),
@@ -289,10 +289,11 @@ def _unimodal(rec, trained, arch):
     getattr(ssl_emotion, arch)(cfg)
     task = type("Task", (), {"speech_dictionary": rec.dicts["speech"], "text_dictionary": rec.dicts["text"]})
     model = SSLEmotionModel.build_model(cfg, task)
-    model.register_classification_head(head_shape("multiclass"))
+    space = label_space("multiclass")
+    model.register_classification_head(space.head_shape)
     tokenizer = rec.tokenizer if "speech" in model.encoder_max_positions() else None
     bpe = rec.bpe if "text" in model.encoder_max_positions() else None
-    return EmotionRecognizer(model, "multiclass", rec.dicts["speech"], rec.dicts["text"], tokenizer, bpe)
+    return EmotionRecognizer(model, space, rec.dicts["speech"], rec.dicts["text"], tokenizer, bpe)
 
 
 def test_unimodal_models_need_one_modality(rec, trained, test_utterances):
@@ -312,7 +313,7 @@ def test_unimodal_models_need_one_modality(rec, trained, test_utterances):
     with pytest.raises(ValueError, match="transcript"):
         text.predict(text="")
     with pytest.raises(ValueError, match="vq-wav2vec"):
-        EmotionRecognizer(speech.model, "multiclass", *rec.dicts.values(), tokenizer=None, bpe=None)
+        EmotionRecognizer(speech.model, speech.label_space, *rec.dicts.values(), tokenizer=None, bpe=None)
 
 
 def test_measure_latency_reports_stages(rec):

@@ -8,7 +8,7 @@ from emotion_fast import matmul_features
 from emotion_fast.matmul_features import MatmulFeatureExtractor
 from emotion_data.speech_tokenizer import SpeechTokenizer
 from emotion_demo.vq_wav2vec_standin import build_model, release_args, standin_args
-from test_speech_tokenizer import fairseq_indices, speechlike
+from helpers import fairseq_indices, speechlike
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

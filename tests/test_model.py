@@ -7,45 +7,12 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 from fairseq.models import ARCH_CONFIG_REGISTRY, ARCH_MODEL_REGISTRY
 from fairseq.models.roberta import RobertaModel
 from omegaconf import OmegaConf
+from helpers import first_batch, make_model, make_task, shared
 from tiny_pretrained import LAYOUT, checkpoint_paths, tiny_assets
 
+from emotion_core.label_spaces import label_space
 from emotion_models.fusion import CoAttentionFusion, EmotionHead, ShallowFusion
 from emotion_models.ssl_emotion import SSLEmotionConfig
-from emotion_tasks.multimodal_emotion import MultimodalEmotionConfig, MultimodalEmotionTask, head_shape
-
-
-def make_task(target_type="iemocap_binary", data=None, **extra):
-    assets = tiny_assets()
-    cfg = OmegaConf.structured(MultimodalEmotionConfig(data=str(data or assets[target_type]),
-                                                       target_type=target_type, seed=1, **extra))
-    return MultimodalEmotionTask.setup_task(cfg)
-
-
-_BUILT = {}
-
-
-def shared(target_type="iemocap_binary"):
-    """(task, shallow model) built once per target type; for tests that do not modify them."""
-    if target_type not in _BUILT:
-        task = make_task(target_type)
-        _BUILT[target_type] = (task, make_model(task).eval())
-    return _BUILT[target_type]
-
-
-def make_model(task, arch="ssl_emotion_shallow", **overrides):
-    speech, text = checkpoint_paths(tiny_assets()["pretrained"])
-    cfg = OmegaConf.structured(SSLEmotionConfig(
-        speech_checkpoint=str(speech), text_checkpoint=str(text), dropout=0.0, attention_dropout=0.0,
-        pooler_dropout=0.0, **overrides))
-    cfg._name = arch
-    ARCH_CONFIG_REGISTRY[arch](cfg)  # what fairseq does with --arch
-    return task.build_model(cfg)
-
-
-def first_batch(task, split="train", batch_size=8):
-    task.load_dataset(split)
-    itr = task.get_batch_iterator(dataset=task.dataset(split), max_sentences=batch_size)
-    return next(iter(itr.next_epoch_itr(shuffle=False)))
 
 
 @pytest.mark.parametrize("modality", ["speech", "text"])
@@ -102,7 +69,7 @@ def test_frozen_encoders_have_no_dropout_in_train_mode():
 
 def test_shallow_head_has_14344_parameters_for_real_dims():
     fusion = ShallowFusion({"speech": 768, "text": 1024})
-    head = EmotionHead(fusion.output_dim, head_shape("iemocap_binary"), 0.1)
+    head = EmotionHead(fusion.output_dim, label_space("iemocap_binary").head_shape, 0.1)
     assert sum(p.numel() for p in fusion.parameters()) == 0
     assert sum(p.numel() for p in head.parameters()) == 14344
 
@@ -161,7 +128,7 @@ def test_wrong_label_kind_names_file_and_line(tmp_path):
     shutil.copytree(tiny_assets()["regression"], data)
     task = make_task("multiclass", data=data)
     make_model(task)
-    with pytest.raises(ValueError, match=r"label/train\.label:1: expected an emotion name"):
+    with pytest.raises(ValueError, match=r"label/train\.label:1: expected a class name"):
         task.load_dataset("train")
     task = make_task("regression", data=tiny_assets()["multiclass"])
     with pytest.raises(ValueError, match=r"label/valid\.label:1: expected a finite float"):

@@ -7,91 +7,16 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
 
+from helpers import TEXTS, load_split, read_manifest_rows, write_wav  # noqa: E402
+
 from emotion_data import cli as prepare_data  # noqa: E402
-from emotion_data import prepare  # noqa: E402
+from emotion_data import prepare, speech_tokens  # noqa: E402
 from emotion_data.corpora import iemocap  # noqa: E402
 from emotion_core.manifest import CorpusError  # noqa: E402
-
-TEXTS = ["Excuse me.", "Do you have your forms?", "Yeah.", "Let me see them.", "I am so happy today!",
-         "This is terrible, I hate it.", "Okay, fine.", "Why did you do that?"]
-
-
-def write_wav(path, seconds=0.3, sr=16000, channels=1, seed=0, silent=False):
-    """A short noisy tone (or silence) written with soundfile."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    wav = 0.3 * np.sin(2 * np.pi * (150 + 20 * seed) * t) + 0.05 * rng.standard_normal(t.size)
-    wav = np.zeros_like(t) if silent else wav
-    sf.write(str(path), np.stack([wav] * channels, axis=1) if channels > 1 else wav, sr)
-    return path
-
-
-def make_pretrained(root):
-    """The files preparation reads from PRETRAINED: vq-wav2vec stand-in, both dict.txt, GPT-2 BPE."""
-    from emotion_demo.bpe_training import train_bpe
-    from emotion_demo.vq_wav2vec_standin import STANDIN_VARS, build_standin
-    from emotion_core.layout import PretrainedLayout
-
-    layout = PretrainedLayout(root)
-    for d in (layout.speech_dict.parent, layout.text_dict.parent, layout.bpe_vocab.parent):
-        d.mkdir(parents=True, exist_ok=True)
-    build_standin(layout.vq_wav2vec, seed=0)
-    layout.speech_dict.write_text("".join(f"{i}-{j} 1\n" for i in range(STANDIN_VARS) for j in range(STANDIN_VARS)))
-    train_bpe(TEXTS * 3, layout.bpe_vocab.parent, vocab_size=300)
-    ids = json.loads(layout.bpe_encoder_json.read_text(encoding="utf-8")).values()
-    layout.text_dict.write_text("".join(f"{i} 1\n" for i in sorted(ids)))
-    return layout
-
-
-@pytest.fixture(scope="session")
-def pretrained(tmp_path_factory):
-    return make_pretrained(tmp_path_factory.mktemp("pretrained"))
-
-
-class InProcessPreprocess:
-    """``fairseq-preprocess`` run in this process (same arguments, same code, no interpreter start-up)."""
-
-    def __init__(self, args):
-        from fairseq import options
-        from fairseq_cli.preprocess import main
-
-        main(options.get_preprocessing_parser().parse_args(args))
-        self.returncode = 0
-
-    def communicate(self):
-        return "", None
-
-
-@pytest.fixture
-def fast_binarize(monkeypatch):
-    """Saves the start-up of two fairseq-preprocess processes per run; the CLI end-to-end tests keep them."""
-    import emotion_data.binarize
-
-    monkeypatch.setattr(emotion_data.binarize, "run_preprocess", InProcessPreprocess)
-
-
-def load_split(data_dir, modality, split):
-    """Rows of a binarized split, decoded back to token strings through its dict.txt."""
-    from fairseq.data import Dictionary, data_utils
-
-    d = Dictionary.load(str(Path(data_dir) / modality / "dict.txt"))
-    ds = data_utils.load_indexed_dataset(str(Path(data_dir) / modality / split), d)
-    assert ds is not None, f"{data_dir}/{modality}/{split}.bin missing"
-    return [d.string(ds[i]) for i in range(len(ds))]
-
-
-def read_manifest_rows(data_dir):
-    lines = (Path(data_dir) / "manifest.tsv").read_text(encoding="utf-8").splitlines()
-    header = lines[0].split("\t")
-    return [dict(zip(header, line.split("\t"))) for line in lines[1:]]
 
 
 # --------------------------------------------------------------------------- the IEMOCAP tree
@@ -119,7 +44,7 @@ def make_iemocap_tree(root, sessions=(1, 2, 3, 4, 5)):
                 stereo = n == 1 and k == 0 and i == 0  # one stereo 44.1 kHz file
                 write_wav(base / "sentences" / "wav" / dialog / f"{uid}.wav", sr=44100 if stereo else 16000,
                           channels=2 if stereo else 1, seed=n * 10 + i)
-                if code in iemocap.IEMOCAP_CODES:
+                if code in ("neu", "hap", "exc", "sad", "ang"):  # the paper's 4 classes (exc -> happy)
                     kept.append(uid)
             trans.append(f"{dialog}_MXX0 [020.0000-021.0000]: unlabelled turn\n")
             for sub, text in (("EmoEvaluation", evals), ("transcriptions", trans)):
@@ -138,16 +63,19 @@ def tree(tmp_path_factory):
 
 def test_listing_labels_speakers_sessions(tree):
     root, kept = tree
-    listing = iemocap.list_iemocap(root)
+    listing = iemocap.list_iemocap(root, keep=prepare.IEMOCAP_LABELS.keeps)
     assert [u.id for u in listing.utterances] == kept
     by_id = {u.id: u for u in listing.utterances}
     assert by_id["Ses01F_impro01_M000"].speaker == "Ses01M" and by_id["Ses01F_impro01_M000"].label == "happy"
-    assert by_id["Ses03F_impro01_F001"].label == "happy"  # exc merged into happy
+    assert by_id["Ses03F_impro01_F001"].label == "excited"  # merged into happy by the label map
     assert by_id["Ses05M_script01_1_F002"].speaker == "Ses05F" and by_id["Ses05M_script01_1_F002"].session == "5"
     assert by_id["Ses02F_impro01_F000"].text == TEXTS[2]
     assert listing.stats["dropped_codes"] == {"fru": 5, "sur": 5, "xxx": 5}
-    assert listing.stats["labelled_per_label"] == {"neutral": 5, "happy": 10, "sad": 10, "angry": 10}
+    assert listing.stats["labelled_per_label"] == {"angry": 10, "excited": 5, "frustrated": 5, "happy": 5,
+                                                   "neutral": 5, "sad": 10, "surprised": 5}
     assert not listing.problems
+    everything = iemocap.list_iemocap(root)  # no label choice: every labelled turn but xxx
+    assert len(everything.utterances) == len(kept) + 10 and everything.stats["dropped_codes"] == {"xxx": 5}
 
 
 def test_count_check_on_a_full_tree(tree, pretrained, tmp_path):
@@ -183,6 +111,9 @@ def test_cli_end_to_end_then_rerun_skips(tree, pretrained, prepared, caplog):
 
     report = json.loads((out / "prepare_report.json").read_text())
     assert report["complete"] and report["counts"]["per_label"] == {"angry": 10, "happy": 10, "neutral": 5, "sad": 10}
+    assert report["labels"] == json.loads((out / "labels.json").read_text()) == {
+        "kind": "categorical", "names": ["neutral", "happy", "sad", "angry"]}  # the paper's order
+    assert report["counts"]["left_out_labels"] == {}
     assert report["counts"]["per_session"] == {str(n): 7 for n in range(1, 6)}
     assert report["converted"] == {"resampled_to_16k": 1, "downmixed_to_mono": 1, "ids": ["Ses01F_impro01_F000"]}
     assert report["unknown_token_rate"] == {"speech": 0.0, "text": 0.0}
@@ -233,7 +164,7 @@ def test_interrupted_run_resumes_without_redoing(pretrained, tmp_path, fast_bina
     calls = []
 
     def crashing_factory(checkpoint):
-        tok = prepare.load_speech_tokenizer(checkpoint)
+        tok = speech_tokens.load_speech_tokenizer(checkpoint)
 
         class Crashing:
             def tokenize(self, wav):
@@ -252,7 +183,7 @@ def test_interrupted_run_resumes_without_redoing(pretrained, tmp_path, fast_bina
     calls.clear()
 
     def counting_factory(checkpoint):
-        tok = prepare.load_speech_tokenizer(checkpoint)
+        tok = speech_tokens.load_speech_tokenizer(checkpoint)
 
         class Counting:
             def tokenize(self, wav):
@@ -265,6 +196,20 @@ def test_interrupted_run_resumes_without_redoing(pretrained, tmp_path, fast_bina
     assert report["speech_tokenization"]["skipped"] == 4 and report["complete"]
     assert len(load_split(out, "speech", "train")) == len(kept)  # sessions 1-2: all train
     assert not (out / "speech" / "valid.bin").exists() and not (out / "label" / "test.label").exists()
+
+
+def test_another_label_set_with_classes_and_no_map(tree, pretrained, tmp_path, fast_binarize):
+    """IEMOCAP's 6-class set (excited and frustrated as classes of their own): options only, no code change."""
+    out = tmp_path / "six"
+    argv = cli_args(tree[0], pretrained, out) + ["--classes", "neutral,happy,excited,sad,angry,frustrated",
+                                                   "--label-map", "none"]
+    assert prepare_data.main(argv) == 0
+    assert json.loads((out / "labels.json").read_text())["names"] == ["neutral", "happy", "excited", "sad", "angry",
+                                                                       "frustrated"]
+    report = json.loads((out / "prepare_report.json").read_text())
+    assert report["counts"]["per_label"] == {"angry": 10, "excited": 5, "frustrated": 5, "happy": 5, "neutral": 5,
+                                             "sad": 10}
+    assert prepare_data.main(cli_args(tree[0], pretrained, tmp_path / "typo") + ["--classes", "neutral,hapy"]) == 1
 
 
 def test_bad_inputs_are_reported_by_file(tmp_path, pretrained, fast_binarize):

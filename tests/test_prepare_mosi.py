@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from test_prepare_iemocap import TEXTS, fast_binarize, load_split, pretrained, read_manifest_rows, write_wav  # noqa: F401
+from helpers import TEXTS, load_split, read_manifest_rows, write_wav
 from emotion_data import cli as prepare_data
 from emotion_data import prepare
 from emotion_data.corpora import cmu_mosi
@@ -44,7 +44,8 @@ def test_mosi_cli(tmp_path, pretrained, fast_binarize):  # noqa: F811
     assert all(r["split"] == VIDEOS[cmu_mosi.video_of(r["id"])] for r in rows)
     assert all(r["speaker"] == cmu_mosi.video_of(r["id"]) for r in rows)
     report = json.loads((out / "prepare_report.json").read_text())
-    assert report["label_kind"] == "score" and report["counts"]["per_split"] == {"test": 3, "train": 6, "valid": 3}
+    assert report["labels"] == {"kind": "regression", "names": [], "range": [-3.0, 3.0]}
+    assert report["counts"]["per_split"] == {"test": 3, "train": 6, "valid": 3}
     assert report["corpus_stats"]["unlabelled"] == len(VIDEOS)
     assert (out / "label" / "train.label").read_text().split() == ["2.4", "-1.8", "0"] * 2
     assert (out / "ids" / "valid.id").read_text().split() == [f"Af8D0E4ZXaw_{s}" for s in (1, 2, 3)]

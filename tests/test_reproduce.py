@@ -9,6 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+from emotion_core.label_spaces import label_space
 from emotion_reproduce import experiment, tables
 from emotion_reproduce.paper import EMOTIONS
 
@@ -55,7 +56,7 @@ def following(lines, i, kind):
 
 # ------------------------------------------------------------------------------------------- tables
 def test_emotions_match_the_plugin():
-    from emotion_tasks.labels import EMOTIONS as PLUGIN_EMOTIONS
+    from emotion_core.labels import PAPER_CLASSES as PLUGIN_EMOTIONS
 
     assert EMOTIONS == PLUGIN_EMOTIONS
 
@@ -235,7 +236,7 @@ def test_plots_from_log_and_predictions(tmp_path):
     assert [len(log[k]) for k in ("train_inner", "train", "valid")] == [1, 1, 1]
     rows = [{"id": str(i), "target": {e: i % 2 for e in EMOTIONS}, "pred": {e: 1 for e in EMOTIONS}} for i in range(4)]
     (run_dir / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    out = plot_run(run_dir, "iemocap_binary")
+    out = plot_run(run_dir, label_space("iemocap_binary"))
     assert out["curves"].stat().st_size > 1000 and out["confusion"].stat().st_size > 1000
 
 

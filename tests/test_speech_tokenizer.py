@@ -11,28 +11,10 @@ from fairseq.modules import KmeansVectorQuantizer
 from emotion_data import speech_tokenizer
 from emotion_data.speech_tokenizer import SpeechTokenizer, nearest_codewords
 from emotion_demo.vq_wav2vec_standin import build_model, build_standin, release_args
+from helpers import SR, fairseq_indices, speechlike
 import emotion_fairseq  # noqa: F401  (the checkpoint allowlist)
 
-SR = 16000
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def speechlike(seconds, seed):
-    """Voiced-sounding audio: harmonics of a gliding pitch under a syllable envelope, plus noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(SR * seconds)) / SR
-    f0 = rng.uniform(90, 250) * (1 + 0.2 * np.sin(2 * np.pi * rng.uniform(0.3, 2) * t))
-    phase = 2 * np.pi * np.cumsum(f0) / SR
-    voiced = sum(np.sin(h * phase) / h for h in range(1, 8))
-    envelope = np.clip(np.sin(2 * np.pi * rng.uniform(2, 5) * t), 0, None)
-    return (0.1 * voiced * envelope + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
-
-
-def fairseq_indices(model, wav):
-    """What examples/wav2vec/vq-wav2vec_featurize.py computes for one utterance: (frames, groups)."""
-    with torch.inference_mode():
-        features = model.feature_extractor(torch.from_numpy(wav)[None])
-        return model.vector_quantizer.forward_idx(features)[1].squeeze(0)
 
 
 @pytest.fixture(scope="module")

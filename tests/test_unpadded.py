@@ -12,8 +12,7 @@ import pytest
 import torch
 from argparse import Namespace
 from fairseq.modules import TransformerEncoderLayer
-from test_fast_paths import batches, losses, with_dropout
-from test_model import make_model, make_task
+from helpers import batches, losses, make_model, make_task, with_dropout
 
 from emotion_criterions.multimodal_emotion import MultimodalEmotionCriterion
 from emotion_fast import unpadded

@@ -17,7 +17,7 @@ from fairseq.data import Dictionary
 from fairseq.models.roberta import RobertaEncoder, RobertaModel
 from fairseq_cli import preprocess
 
-from emotion_tasks.labels import EMOTIONS
+from emotion_core.labels import PAPER_CLASSES as EMOTIONS
 
 # name: (symbols, embed dim, layers, heads, ffn dim, max positions)
 SPEC = {

@@ -1,4 +1,4 @@
-"""IEMOCAP adapter: list the 4-class utterances of an ``IEMOCAP_full_release`` tree.
+"""IEMOCAP adapter: list the labelled utterances of an ``IEMOCAP_full_release`` tree.
 
 Files read, for each ``SessionN`` (N in 1..5) present under the release folder:
 
@@ -14,12 +14,12 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from emotion_tasks.labels import EMOTIONS, IEMOCAP_CODES
 from emotion_core.manifest import CorpusError, Listing, Problem, Utterance
 
-# Every code the release uses; codes outside this set are reported as unknown labels.
-ALL_CODES = ("neu", "hap", "exc", "sad", "ang", "fru", "sur", "fea", "dis", "oth", "xxx")
-STANDARD_COUNT = 5531  # utterances kept from the full release (5 sessions)
+# Every code the release uses (xxx: the evaluators did not agree), with the label it becomes.
+CODE_NAMES = {"neu": "neutral", "hap": "happy", "exc": "excited", "sad": "sad", "ang": "angry", "fru": "frustrated",
+              "sur": "surprised", "fea": "fearful", "dis": "disgusted", "oth": "other", "xxx": None}
+STANDARD_COUNT = 5531  # utterances of the paper's 4 classes (excited merged into happy) in the full release
 STANDARD_PER_LABEL = {"neutral": 1708, "happy": 1636, "sad": 1084, "angry": 1103}
 
 _TURN = re.compile(r"^\[(\d+(?:\.\d+)?) - (\d+(?:\.\d+)?)\]\t(Ses\S+)\t(\S+)\t\[")
@@ -53,19 +53,21 @@ def _read_transcripts(path):
     return texts
 
 
-def list_iemocap(root):
-    """List the kept utterances of an IEMOCAP release tree as a :class:`Listing`.
+def list_iemocap(root, keep=None):
+    """List the labelled utterances of an IEMOCAP release tree as a :class:`Listing`.
 
-    Keeps neu, hap+exc (as happy), sad and ang; drops the other codes (counted in
-    ``stats["dropped_codes"]``). A missing transcript or wav, or an unknown code, is a
-    :class:`Problem` naming the file. Utterances are sorted by id.
+    Labels are the codes' names (:data:`CODE_NAMES`: neutral, happy, excited, ...); ``xxx`` (no
+    agreement) and, when ``keep(name)`` is given, the labels it rejects are dropped and counted in
+    ``stats["dropped_codes"]``. A missing transcript or wav, or an unknown code, of a kept utterance
+    is a :class:`Problem` naming the file. ``stats["labelled_per_label"]`` counts every labelled turn
+    by name (for the count check). Utterances are sorted by id.
     """
     root = Path(root)
     sessions = find_sessions(root)
     if not sessions:
         raise CorpusError(f"{root}: no Session1..Session5/dialog folder; pass the IEMOCAP_full_release folder as --raw")
     utterances, problems = [], []
-    kept_codes, dropped_codes = Counter(), Counter()
+    kept_codes, dropped_codes, listed = Counter(), Counter(), Counter()
     for n in sessions:
         session_dir = root / f"Session{n}"
         eval_files = sorted(p for p in (session_dir / "dialog" / "EmoEvaluation").glob("*.txt")
@@ -81,11 +83,14 @@ def list_iemocap(root):
                 if not m:
                     continue
                 utt_id, code = m.group(3), m.group(4)
-                if code not in ALL_CODES:
+                if code not in CODE_NAMES:
                     problems.append(Problem(utt_id, str(eval_file), f"unknown label {code!r} "
-                                                                   f"(known: {', '.join(ALL_CODES)})"))
+                                                                   f"(known: {', '.join(CODE_NAMES)})"))
                     continue
-                if code not in IEMOCAP_CODES:
+                name = CODE_NAMES[code]
+                if name is not None:
+                    listed[name] += 1
+                if name is None or (keep is not None and not keep(name)):
                     dropped_codes[code] += 1
                     continue
                 kept_codes[code] += 1
@@ -108,22 +113,27 @@ def list_iemocap(root):
                     problems.append(Problem(utt_id, str(eval_file), str(err)))
                     continue
                 utterances.append(Utterance(id=utt_id, audio=str(wav.resolve()), start=None, end=None,
-                                            text=texts[utt_id], label=IEMOCAP_CODES[code],
-                                            speaker=speaker, session=str(n)))
+                                            text=texts[utt_id], label=name, speaker=speaker, session=str(n),
+                                            origin=str(eval_file)))
     utterances.sort(key=lambda u: u.id)
-    listed = Counter(IEMOCAP_CODES[c] for c in kept_codes.elements())
     stats = {"sessions": sessions, "labelled_kept": sum(kept_codes.values()),
-             "labelled_per_label": {e: listed[e] for e in EMOTIONS},
+             "labelled_per_label": dict(sorted(listed.items())),
              "kept_codes": dict(sorted(kept_codes.items())), "dropped_codes": dict(sorted(dropped_codes.items()))}
     return Listing(utterances, problems, stats)
 
 
-def check_count(listing, expect_count):
-    """Raise :class:`CorpusError` when the number of kept labelled utterances differs from ``expect_count``."""
-    got = listing.stats["labelled_kept"]
+def check_count(listing, expect_count, merge=None):
+    """Raise :class:`CorpusError` when the labelled turns of the paper's 4 classes are not ``expect_count``.
+
+    ``merge`` maps a label to the class it counts for (default: excited -> happy, as the paper).
+    """
+    merge = merge or {"excited": "happy"}
+    per_class = Counter()
+    for name, count in listing.stats["labelled_per_label"].items():
+        per_class[merge.get(name, name)] += count
+    got = sum(per_class[e] for e in STANDARD_PER_LABEL)
     if got != expect_count:
-        per_label = listing.stats["labelled_per_label"]
-        detail = ", ".join(f"{e} {per_label[e]} (standard {STANDARD_PER_LABEL[e]})" for e in EMOTIONS)
-        raise CorpusError(f"IEMOCAP: {got} labelled utterances kept, expected {expect_count} ({detail}); "
+        detail = ", ".join(f"{e} {per_class[e]} (standard {n})" for e, n in STANDARD_PER_LABEL.items())
+        raise CorpusError(f"IEMOCAP: {got} labelled utterances of the 4 classes, expected {expect_count} ({detail}); "
                           "is the release complete and unmodified? For a partial or edited tree pass "
                           "--no-count-check (or --expect-count N)")

@@ -52,13 +52,14 @@ prepare() {  # prepare OUT_DATA [prepare_data.py options...]
     --workers 2 "$@" 2>&1 | { grep -v -E "^\s*$|it/s\]|utt/s\]" || true; } | tail -n 3
 }
 step "data: ablation split (sessions 1-3 / 4 / 5), folds $FOLDS, sentiment regression"
-prepare "$OUT/data/ablation"
+EMOTIONS=(--classes neutral,happy,sad,angry)  # the IEMOCAP stand-in's classes, in the paper's order
+prepare "$OUT/data/ablation" "${EMOTIONS[@]}"
 
 background() {  # run "$@" in the background, at most $JOBS at once
   while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
   "$@" &
 }
-for k in $FOLDS; do background prepare "$OUT/data/folds/fold$k" --fold "$k"; done
+for k in $FOLDS; do background prepare "$OUT/data/folds/fold$k" --fold "$k" "${EMOTIONS[@]}"; done
 background prepare "$OUT/data/sentiment" --label-column sentiment
 [ "$MOSI_DATA" = sentiment ] || background prepare "$OUT/data/$MOSI_DATA" --label-column sentiment --fold 1
 wait
