@@ -49,6 +49,34 @@ def remove_stale_temporaries(path):
         stale.unlink(missing_ok=True)
 
 
+class AtomicFile:
+    """A file written under a temporary name in its destination's folder and renamed over the
+    destination by :meth:`commit`; :meth:`discard` (or a crash) leaves the destination untouched."""
+
+    def __init__(self, path, mode="w", encoding="utf-8", newline=None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.path)
+        fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=TMP_SUFFIX)
+        text = {} if "b" in mode else {"encoding": encoding, "newline": newline}
+        self.file = os.fdopen(fd, mode, **text)
+
+    def write(self, data):
+        return self.file.write(data)
+
+    def commit(self):
+        """Flush, sync and rename over the destination."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+    def discard(self):
+        """Forget what was written; the destination keeps its earlier content."""
+        self.file.close()
+        Path(self.tmp).unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_output(path, mode="w", encoding="utf-8", newline=None):
     """``with atomic_output(p) as f: ...`` writes ``p`` completely or not at all.
@@ -56,20 +84,13 @@ def atomic_output(path, mode="w", encoding="utf-8", newline=None):
     The file object writes to a temporary file in ``p``'s folder; on a clean exit it is flushed,
     synced and renamed over ``p``; on an exception it is removed and ``p`` is untouched.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    out = AtomicFile(path, mode, encoding, newline)
     try:
-        binary = "b" in mode
-        with os.fdopen(fd, mode, **({} if binary else {"encoding": encoding, "newline": newline})) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        yield out.file
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        out.discard()
         raise
+    out.commit()
 
 
 def atomic_write_text(path, text):

@@ -117,7 +117,7 @@ def read_manifest(path, label_columns=("label",)):
     for row in rows:
         where = f"{path}:{row.line}"
         if row.error:
-            problems.append(Problem(f"line {row.line}", where, row.error))
+            problems.append(Problem(row.cells.get("id") or f"line {row.line}", where, row.error))
             continue
         get = row.cells.get
         uid = get("id", "")

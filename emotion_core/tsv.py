@@ -16,19 +16,19 @@ class TsvError(ValueError):
 
 @dataclass
 class Row:
-    """One data line: its number (1-based, the header is line 1), its cells by column, or its error."""
+    """One data line: its number (1-based, the header is line 1), its cells by column, and its error (the
+    cells of a line with the wrong number of cells are kept, to name the row; they are not to be used)."""
 
     line: int
     cells: Dict[str, str] = field(default_factory=dict)
     error: Optional[str] = None
 
 
-def read_tsv(path, required=(), strict_cells=True):
+def read_tsv(path, required=()):
     """``(header, rows)`` of a TSV file with a header row; empty lines are skipped.
 
-    ``required``: columns the header must name (TsvError otherwise). ``strict_cells``: a line with
-    another number of cells than the header is an error; else extra cells are an error and missing
-    trailing cells are empty.
+    ``required``: columns the header must name (TsvError otherwise). A line with another number of
+    cells than the header is an error.
     """
     path = Path(path)
     if not path.is_file():
@@ -61,9 +61,9 @@ def read_tsv(path, required=(), strict_cells=True):
                                           "save the file as UTF-8"))
             continue
         cells = text.split("\t")
-        if len(cells) > len(header) or (strict_cells and len(cells) != len(header)):
-            rows.append(Row(number, error=f"{len(cells)} cells, the header has {len(header)} (tabs inside a cell?)"))
+        if len(cells) != len(header):
+            rows.append(Row(number, dict(zip(header, (c.strip() for c in cells))),  # kept to name the row
+                            error=f"{len(cells)} cells, the header has {len(header)} (tabs inside a cell?)"))
             continue
-        cells += [""] * (len(header) - len(cells))
         rows.append(Row(number, dict(zip(header, (c.strip() for c in cells)))))
     return header, rows

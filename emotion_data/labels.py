@@ -7,6 +7,8 @@
   such map); with ``classes`` only those classes are kept, in that order, and every other label is
   left out and counted; without, the classes are the labels found, sorted;
 * regression: each label must be a number in decimal notation, within the range when one is given;
+  without ``kind``, labels are scores when most of them are numbers (the others are then reported
+  as bad rows), class names otherwise;
 * dimensional: one number per dimension (the label columns), within the range when given.
 
 A label that does not fit is a :class:`~emotion_core.manifest.Problem` naming the utterance's file
@@ -26,7 +28,7 @@ class LabelOptions:
     """How label strings become a label set."""
 
     kind: Optional[str] = None  # categorical, regression or dimensional; None: dimensional with several
-    #                             columns, regression when every label is a number, else categorical
+    #                             columns, regression when most labels are numbers, else categorical
     classes: Optional[Tuple[str, ...]] = None  # categorical: keep these classes, in this order
     label_map: Tuple[Tuple[str, str], ...] = ()  # categorical: (from, to) renames applied first
     value_range: Optional[Tuple[float, float]] = None  # regression / dimensional: inclusive bounds
@@ -66,8 +68,8 @@ def _kind(utterances, options):
         except ValueError:
             return False
 
-    labels = [u.label for u in utterances]
-    return "regression" if labels and all(isinstance(t, str) and is_number(t) for t in labels) else "categorical"
+    numbers = sum(isinstance(u.label, str) and is_number(u.label) for u in utterances)
+    return "regression" if numbers > len(utterances) / 2 else "categorical"  # a few typos do not change the kind
 
 
 def _check_scores(u, options, where):

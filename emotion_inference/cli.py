@@ -7,9 +7,11 @@
 A manifest is a TSV with a header and the columns ``id``, ``audio`` (relative to the manifest's
 folder or absolute), optionally ``start``/``end`` (seconds; empty: the whole file) and ``text``
 (the contract's manifest.tsv, and a prepared DATA_DIR/manifest.tsv, qualify; other columns are
-ignored). One output row per manifest row: ``id``, the prediction fields (per-emotion probabilities,
-the class distribution and ``label``, or ``sentiment``) and ``error`` (empty unless that utterance
-failed: the run then goes on and exits with status 1 at the end).
+ignored). One output row per manifest row: ``id``, the prediction fields of the checkpoint's label
+space (a probability per class and ``label``; a P(yes) per class; ``sentiment``; a value per
+dimension) and ``error`` (empty unless that utterance failed, or its manifest row could not be read:
+the run then goes on and exits with status 1 at the end). ``--output`` is written atomically, and
+checked before any work.
 """
 import argparse
 import csv
@@ -65,7 +67,7 @@ def read_manifest(path):
     that is not a number of seconds) keeps its place with its ``error`` set.
     """
     try:
-        _, table = read_tsv(path, required=("id", "audio"), strict_cells=False)
+        _, table = read_tsv(path, required=("id", "audio"))
     except TsvError as err:
         raise SystemExit(f"error: {err}")
     rows = []

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from emotion_core.files import atomic_write_text
 from emotion_core.label_spaces import ACCEPTED_TARGET_TYPES, label_space
 from emotion_core.labels import LabelInfo, read_labels_file
 from emotion_reproduce.experiment import load_settings, run_experiment
@@ -97,7 +98,7 @@ def make_tables_main(argv=None):
         section = "\n## Qualitative checks\n\n```\n" + "\n".join(check_lines(found)) + "\n```\n"
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + section)
+        atomic_write_text(args.out, text + section)
     print(text)
     if args.checks:  # the CHECK lines last, as the demo's closing lines
         print("\n".join(check_lines(found)))

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import yaml
 
+from emotion_core.files import atomic_write_text
 from emotion_core.label_spaces import label_space
 from emotion_core.labels import LABELS_FILE, read_labels
 
@@ -279,12 +280,6 @@ def git_commit():
         return None
 
 
-def _write_json_atomic(path, obj):
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-
-
 def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=True):
     """Run (or resume, or skip) one experiment and return its results dict.
 
@@ -313,7 +308,7 @@ def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=Tru
     t0 = time.time()
     if not (run_dir / "train.done").exists():
         _run(commands["train"], run_dir / "train.stdout", env)
-        (run_dir / "train.done").write_text(f"{time.time() - t0:.1f}\n")
+        atomic_write_text(run_dir / "train.done", f"{time.time() - t0:.1f}\n")
     walls["train_s"] = round(time.time() - t0, 1)
 
     t1 = time.time()
@@ -350,6 +345,6 @@ def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=Tru
         "predictions": "predictions.jsonl", "train_log": "train.log",
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    _write_json_atomic(results_path, results)
+    atomic_write_text(results_path, json.dumps(results, indent=2) + "\n")
     print(f"[run] {run_dir}: done in {walls['total_s']:.0f}s -> {results_path}", flush=True)
     return results

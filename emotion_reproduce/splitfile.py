@@ -26,6 +26,7 @@ def split_of(uid, folds):
 
 def apply_split_file(manifest, split_file, out):
     """Write ``out``: the rows of ``manifest`` named by ``split_file``, with their split; return counts."""
+    from emotion_core.files import atomic_output
     from emotion_data.splits import load_folds
 
     folds = load_folds(split_file)
@@ -36,7 +37,7 @@ def apply_split_file(manifest, split_file, out):
     if "split" not in header:
         header.append("split")
     counts = Counter()
-    with open(out, "w", newline="", encoding="utf-8") as f:
+    with atomic_output(out, newline="") as f:
         writer = csv.DictWriter(f, header, delimiter="\t", quoting=csv.QUOTE_NONE, lineterminator="\n")
         writer.writeheader()
         for row in rows:

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -23,6 +24,7 @@ from fairseq.logging import metrics
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING, OmegaConf, open_dict
 
+from emotion_core.files import AtomicFile, check_output_path
 from emotion_core.label_spaces import ACCEPTED_TARGET_TYPES, label_space
 from emotion_core.labels import LabelError, read_labels
 from emotion_fast.feature_cache import feature_keys
@@ -41,8 +43,8 @@ class MultimodalEmotionConfig(FairseqDataclass):
                           "multiclass = categorical and iemocap_binary = per_class_binary (the paper's names)"})
     save_predictions: Optional[str] = field(
         default=None, metadata={"help": "during validation, write JSON lines {id, target, pred} to this file "
-                                        "(truncated at the start of each validation pass; '.rankN' suffix "
-                                        "under distributed training)"})
+                                        "(each validation pass replaces it once all its rows are written; "
+                                        "'.rankN' suffix under distributed training)"})
     autocast_bf16: bool = field(
         default=False, metadata={"help": "run training and validation steps under torch.autocast in bfloat16 "
                                          "(CPUs with AVX512-bf16/AMX, GPUs from Ampere on); weights, gradients, "
@@ -83,8 +85,10 @@ class MultimodalEmotionTask(FairseqTask):
         self.utterance_ids = {}  # {split: [utterance id per row]}
         self.cache_features = False  # the model caches frozen encoder outputs: give it feature keys
         self.split_codes = {}  # {split: number used in its feature keys}
-        self._pred_split, self._pred_fresh = None, False
+        self._pred_split = None
         self._pred_pending = set()  # rows of this process's shard not yet written by --save-predictions
+        self._pred_file = None  # the AtomicFile of the validation pass in progress
+        self._pred_done = False  # this pass's file is complete (later batches are fairseq's dummy batches)
 
     @classmethod
     def load_dictionary(cls, filename):
@@ -102,6 +106,8 @@ class MultimodalEmotionTask(FairseqTask):
             raise FileNotFoundError(f"data directory {cfg.data} not found")
         dicts = [cls.load_dictionary(os.path.join(cfg.data, m, "dict.txt")) for m in datasets.MODALITIES]
         logger.info(f"dictionaries: speech {len(dicts[0])} types, text {len(dicts[1])} types")
+        if cfg.save_predictions:  # before any work: a path that cannot be written, or an input of the run
+            check_output_path(cfg.save_predictions, list(Path(cfg.data).rglob("*")), what="--save-predictions")
         return cls(cfg, *dicts, label_info=read_labels(cfg.data, cfg.target_type))
 
     def build_model(self, cfg, from_checkpoint=False):
@@ -160,12 +166,15 @@ class MultimodalEmotionTask(FairseqTask):
             kwargs["required_batch_size_multiple"] = 1
         iterator = super().get_batch_iterator(dataset, **kwargs)
         self._pred_split = next((s for s, d in self.datasets.items() if d is dataset), None)
-        self._pred_fresh = True
         if self.cfg.save_predictions:
             # This process's shard; any other row it sees is the dummy batch that fairseq gives the
             # process with the shorter shard, or a repeat of it, and is not written.
             shard = iterator.frozen_batches[iterator.shard_id::iterator.num_shards]
             self._pred_pending = {int(i) for batch in shard for i in batch}
+            if self._pred_file is not None:  # an earlier pass that did not finish: its rows are not kept
+                self._pred_file.discard()
+                self._pred_file = None
+            self._pred_done = False
         return iterator
 
     def autocast(self, model):
@@ -203,15 +212,23 @@ class MultimodalEmotionTask(FairseqTask):
         space = self.label_space
         preds = space.decode(logits).cpu().tolist()
         targets = sample["target"].cpu().tolist()
-        mode = "w" if self._pred_fresh else "a"
-        self._pred_fresh = False
-        with open(self.predictions_path(), mode, encoding="utf-8") as f:
-            for index, target, pred in zip(sample["id"].tolist(), targets, preds):
-                if index not in self._pred_pending:
-                    continue
-                self._pred_pending.discard(index)
-                f.write(json.dumps({"id": ids[index], "target": space.to_json(target),
-                                    "pred": space.to_json(pred)}) + "\n")
+        if self._pred_done:
+            return
+        if self._pred_file is None:  # the pass's first batch: rows go to a temporary file until the last one
+            self._pred_file = AtomicFile(self.predictions_path())
+        for index, target, pred in zip(sample["id"].tolist(), targets, preds):
+            if index not in self._pred_pending:
+                continue
+            self._pred_pending.discard(index)
+            self._pred_file.write(json.dumps({"id": ids[index], "target": space.to_json(target),
+                                              "pred": space.to_json(pred)}) + "\n")
+        if not self._pred_pending:
+            self._finish_predictions()
+
+    def _finish_predictions(self):
+        """The pass wrote every row of this process's shard: the file replaces the earlier one."""
+        self._pred_file.commit()
+        self._pred_file, self._pred_done = None, True
 
     def reduce_metrics(self, logging_outputs, criterion):
         """As FairseqTask's (the criterion logs the loss and sums the statistics), then the label space's
