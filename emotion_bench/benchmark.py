@@ -1,4 +1,4 @@
-"""Baseline vs fast: training throughput, frozen-SSL epochs, tokenization RTF, latency.
+"""Baseline vs fast: training throughput, frozen-SSL epochs, tokenization RTF, latency; the cost of safe loading.
 
     python scripts/benchmark.py [--device cpu|cuda] [--layers-speech N --layers-text N] [--quick]
     (or python -m emotion_bench.benchmark)
@@ -33,6 +33,7 @@ import platform
 import resource
 import signal
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -413,7 +414,8 @@ def main(argv=None):
                                                              "(default 2, --quick 1)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (goals are stated for 2 CPU cores)")
     p.add_argument("--quick", action="store_true", help="fewer utterances, repeats and audio")
-    p.add_argument("--skip", nargs="*", default=[], choices=["train", "frozen", "tokenize", "latency"],
+    p.add_argument("--skip", nargs="*", default=[],
+                   choices=["train", "frozen", "tokenize", "latency", "checkpoint_load"],
                    help="sections to leave out (their keys are null)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -466,6 +468,11 @@ def main(argv=None):
         lat = latency(args.threads, device, bf16, repeats=3 if args.quick else 5)
         out["latency"] = lat
         out["latency_s"] = lat["fast"]["median_s"]
+    if "checkpoint_load" not in args.skip:
+        from emotion_bench.checkpoint_load import measure
+
+        with tempfile.TemporaryDirectory() as tmp:
+            out["checkpoint_load"] = measure(tmp, repeats=3 if args.quick else 5)
     out["load_average"] = {"start": [round(x, 2) for x in load_start],
                            "end": [round(x, 2) for x in os.getloadavg()]}
     out["wall_s"] = round(time.time() - started, 1)
