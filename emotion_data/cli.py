@@ -57,6 +57,9 @@ def parse_args(argv=None):
     g = p.add_argument_group("CMU-MOSI / CMU-MOSEI")
     g.add_argument("--folds", type=Path, help="standard folds: JSON {train,valid,test: [video ids]} or the SDK's *_std_folds.py")
     g.add_argument("--labels", type=Path, help="TSV/CSV of segment id + score in [-3, 3] (MOSI default: Raw/Labels/OpinionLevelSentiment.csv)")
+    g.add_argument("--drop-zero", choices=prepare.DROP_ZERO, default="none",
+                   help="leave out the segments scored exactly 0: from no split (default), from valid and test "
+                        "(eval), or from every split (all), as the original code's binary mode did")
     g = p.add_argument_group("labels (IEMOCAP and manifest; written to DATA_DIR/labels.json)")
     g.add_argument("--label-column", default="label", help="manifest column holding the labels (e.g. sentiment)")
     g.add_argument("--label-columns", type=_names, metavar="A,B,C",
@@ -78,6 +81,8 @@ def parse_args(argv=None):
         p.error(f"{args.corpus} needs --folds FILE (the CMU Multimodal SDK's standard folds)")
     if args.corpus in ("mosi", "mosei") and (args.fold or args.leave_one_speaker_out):
         p.error("--fold and --leave-one-speaker-out apply to iemocap and manifest; CMU corpora use --folds")
+    if args.corpus not in ("mosi", "mosei") and args.drop_zero != "none":
+        p.error("--drop-zero applies to mosi and mosei")
     if args.corpus != "iemocap" and (args.expect_count or args.no_count_check):
         p.error("--expect-count / --no-count-check apply to iemocap only")
     label_flags = [f for f in ("label_columns", "label_kind", "classes", "label_map", "label_range") if getattr(args, f)]
@@ -112,7 +117,7 @@ def main(argv=None):
                                              count_check=not args.no_count_check, **common)
         elif args.corpus in ("mosi", "mosei"):
             report = prepare.prepare_cmu(args.corpus, args.raw, args.pretrained, args.out, folds=args.folds,
-                                         labels=args.labels, **common)
+                                         labels=args.labels, drop_zero=args.drop_zero, **common)
         else:
             report = prepare.prepare_manifest(args.raw, args.pretrained, args.out,
                                               label_columns=args.label_columns or (args.label_column,),

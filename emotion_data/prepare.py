@@ -74,6 +74,20 @@ def _is_complete(out_dir, fingerprint):
     return None
 
 
+DROP_ZERO = {"none": (), "eval": ("valid", "test"), "all": ("train", "valid", "test")}
+
+
+def _drop_zero(utterances, info, policy):
+    """The utterances without the zero-scored ones of the splits ``policy`` names, and their count per split."""
+    if policy not in DROP_ZERO:
+        raise PreparationError(f"--drop-zero must be one of {', '.join(DROP_ZERO)}, got {policy!r}")
+    if policy != "none" and info.kind != "regression":
+        raise PreparationError(f"--drop-zero applies to sentiment scores, but the labels are {info.kind}")
+    dropped = [u for u in utterances if u.split in DROP_ZERO[policy] and float(u.label) == 0.0]
+    gone = {id(u) for u in dropped}
+    return [u for u in utterances if id(u) not in gone], {"policy": policy, "per_split": _counts(dropped, "split")}
+
+
 def _counts(utterances, attr):
     return dict(sorted(Counter(getattr(u, attr) for u in utterances).items()))
 
@@ -85,12 +99,15 @@ def _aggregate(problems):
 
 
 def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, source, labels=LabelOptions(),
-                   corpus_stats=None, split_description=None, unassigned=(), workers=1, skip_bad=False,
-                   max_frames=MAX_FRAMES, tokenizer_factory=None, bpe_factory=None):
+                   drop_zero="none", corpus_stats=None, split_description=None, unassigned=(), workers=1,
+                   skip_bad=False, max_frames=MAX_FRAMES, tokenizer_factory=None, bpe_factory=None):
     """Resolve labels, tokenize, binarize and report ``utterances`` (splits assigned) into ``out_dir``; return the report.
 
     ``labels`` (:class:`~emotion_data.labels.LabelOptions`) turns the label strings into the label
-    set written to ``labels.json``. ``problems`` are the adapter's per-utterance problems. Any failed utterance fails the run with
+    set written to ``labels.json``. ``drop_zero`` (regression): leave out the segments scored exactly 0
+    from no split (``none``), the valid and test splits (``eval``) or every split (``all``), as the
+    original code's binary-accuracy mode did; counted in the report. ``problems`` are the adapter's
+    per-utterance problems. Any failed utterance fails the run with
     :class:`PreparationError` (after writing an incomplete report naming each file and problem),
     unless ``skip_bad``: then failed utterances are left out and listed in the report and in
     ``dropped.tsv``. Skips all work when ``out_dir`` already holds this very preparation.
@@ -102,12 +119,13 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     layout.check(layout.vq_wav2vec, layout.speech_dict, layout.text_dict, layout.bpe_encoder_json, layout.bpe_vocab)
     utterances, info, left_out, label_problems = resolve_labels(utterances, labels)
     problems += label_problems
+    utterances, zeros = _drop_zero(utterances, info, drop_zero)
     if not utterances:
         raise PreparationError(f"{source}: no utterance to prepare" + (f"; problems:\n{_aggregate(problems)}" if problems else ""))
     digests = {p.name: file_digest(p) for p in (layout.vq_wav2vec, layout.speech_dict, layout.text_dict,
                                                   layout.bpe_encoder_json, layout.bpe_vocab)}
     options = {"corpus": corpus, "max_frames": max_frames, "skip_bad": skip_bad, "split": split_description,
-               "labels": labels.describe()}
+               "labels": labels.describe(), "drop_zero": drop_zero}
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_interrupted_work(out_dir)
     audio_digests = AudioDigests(out_dir / DIGEST_FILE)
@@ -149,7 +167,7 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
         "pretrained": str(layout.root), "labels": info.to_json(), "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "split": split_description, "options": options,
         "counts": {"kept": len(kept), "failed": len(problems), "not_in_any_split": len(unassigned),
-                   "left_out_labels": left_out,
+                   "left_out_labels": left_out, "dropped_zero": zeros,
                    "per_split": _counts(kept, "split"), "per_label": _counts(kept, "label") if classes else None,
                    "per_session": _counts(kept, "session"), "per_speaker": _counts(kept, "speaker"),
                    "per_split_label": {s: _counts([u for u in kept if u.split == s], "label")
@@ -263,7 +281,7 @@ def prepare_iemocap(raw, pretrained, out, *, fold=None, leave_one_speaker_out=No
                           workers=workers, skip_bad=skip_bad, max_frames=max_frames, **factories)
 
 
-def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, workers=1, skip_bad=False,
+def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, drop_zero="none", workers=1, skip_bad=False,
                 max_frames=MAX_FRAMES, **factories):
     """Prepare CMU-MOSI (``corpus="mosi"``) or CMU-MOSEI (``"mosei"``) sentiment segments into ``out``.
 
@@ -277,6 +295,10 @@ def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, workers=1, 
             no fold are left out and counted in the report.
         labels: TSV/CSV of segment id + score in [-3, 3]; default for MOSI:
             ``Raw/Labels/OpinionLevelSentiment.csv``; required for MOSEI.
+        drop_zero: ``none`` (default: every segment, MulT's and MMSA's protocol), ``eval`` (no
+            zero-scored segment in valid and test) or ``all`` (nor in train): the original code's
+            binary mode removed them (whether from training too is not known); see
+            docs/reproduce.md's protocols.
         workers, skip_bad, max_frames, **factories: as in :func:`prepare_iemocap`.
 
     The labels are regression scores in [-3, 3] (``labels.json``: kind regression, range [-3, 3]).
@@ -294,6 +316,7 @@ def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, workers=1, 
             logger.warning("CMU-MOSI: split sizes %s differ from the standard %s", dict(got), expected)
     scores = LabelOptions(kind="regression", value_range=cmu_mosi.SCORE_RANGE)
     return build_data_dir(out, pretrained, assigned, listing.problems, corpus=corpus, source=raw, labels=scores,
+                          drop_zero=drop_zero,
                           corpus_stats=listing.stats, split_description=description, unassigned=unassigned,
                           workers=workers, skip_bad=skip_bad, max_frames=max_frames, **factories)
 

@@ -31,7 +31,7 @@ PRESETS = {
     "small": DemoPreset(num_utterances=160, speech=SPEECH_BERT.with_updates(300, 30),
                         text=TEXT_ROBERTA.with_updates(200, 20), bpe_vocab=1000),
 }
-BUILD_VERSION = 1  # bump when the build changes so that older complete directories are rebuilt
+BUILD_VERSION = 2  # bump when the build changes so that older complete directories are rebuilt
 VALID_EVERY = 10  # every 10th utterance is held out of pretraining to measure the validation loss
 STANDIN_INIT_UTTERANCES = 80  # utterances whose features fit the vq-wav2vec stand-in's k-means codebook
 MARKER = ".complete"  # written last: its presence (with matching options) means the build is complete

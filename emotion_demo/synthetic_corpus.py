@@ -44,6 +44,8 @@ CUES = ("text", "speech", "both")  # which modality carries a non-neutral emotio
 WEAK_WORDING_RATE = 0.25  # share of emotional wordings that use a phrase shared by two emotions
 NEUTRAL_WEAK_RATE = 0.15  # share of neutral utterances that use a phrase shared with an emotion
 INTENSITY_RANGE = (0.45, 1.0)  # strength of emotional prosody, uniform per utterance
+NEUTRAL_ZERO_RATE = 0.8  # share of neutral utterances whose sentiment is exactly 0: about a fifth of the corpus,
+#                         as CMU-MOSEI's test set (1,025 of 4,662 segments), so both scoring protocols differ
 
 # ---- wording: "<phrase> <object>", at most five words so that audio stays about 1-2.5 s ----------
 OBJECTS = ("the car", "the garden", "the letter", "the kitchen", "the report", "the house", "the dog",
@@ -147,10 +149,12 @@ def _wording(label, wording, rng):
     return _sentence(pool[rng.integers(len(pool))], obj, False)
 
 
-def _sentiment(label, wording, intensity, rng):
-    """Sentiment in [-3, 3]: the emotion's valence, stronger with each cue, plus a little spread."""
+def _sentiment(label, wording, intensity, rng, zero_rng):
+    """Sentiment in [-3, 3]: the emotion's valence, stronger with each cue, plus a little spread; most
+    neutral utterances are labelled exactly 0 (drawn from ``zero_rng``, leaving ``rng``'s stream as it was)."""
     if label == "neutral":
-        return float(np.round(rng.uniform(-0.4, 0.4), 2))
+        spread = float(np.round(rng.uniform(-0.4, 0.4), 2))
+        return 0.0 if zero_rng.random() < NEUTRAL_ZERO_RATE else spread
     magnitude = 0.6 + LEXICAL_SENTIMENT[wording] + intensity + rng.uniform(-0.2, 0.2)
     return float(np.round(np.clip(VALENCE[label] * magnitude, -3.0, 3.0), 2))
 
@@ -167,6 +171,7 @@ def plan_corpus(num_utterances=440, seed=0):
     utterances = []
     for k, spk in enumerate(speakers):
         rng = np.random.default_rng([seed, 2, k])
+        zero_rng = np.random.default_rng([seed, 3, k])
         labels = [EMOTIONS[i % len(EMOTIONS)] for i in range(per_speaker)]
         labels = [labels[i] for i in rng.permutation(per_speaker)]
         seen = {e: 0 for e in EMOTIONS}
@@ -185,7 +190,7 @@ def plan_corpus(num_utterances=440, seed=0):
             utterances.append(Utterance(
                 id=f"{spk.id}_demo_{spk.gender}{i:03d}", speaker=spk.id, session=spk.session,
                 label=label, cue=cue, wording=wording, intensity=intensity, text=text,
-                sentiment=_sentiment(label, wording, intensity, rng)))
+                sentiment=_sentiment(label, wording, intensity, rng, zero_rng)))
     return speakers, utterances
 
 

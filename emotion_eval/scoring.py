@@ -1,6 +1,7 @@
 """Score a --save-predictions file: prints the metrics of a protocol as one JSON object.
 
     python scripts/score_predictions.py --protocol PROTOCOL [--labels DATA_DIR/labels.json] FILE [FILE ...]
+    python scripts/score_predictions.py --protocol regression --exclude-zero FILE
 
 PROTOCOL is a target type (``categorical``, ``per_class_binary``, ``regression``, ``dimensional``,
 or the paper's ``multiclass`` and ``iemocap_binary``). Each line is ``{"id": ..., "target": ...,
@@ -8,7 +9,10 @@ or the paper's ``multiclass`` and ``iemocap_binary``). Each line is ``{"id": ...
 of distributed validation) are scored together. The metrics come from the label space, the code the
 criterion uses. Class or dimension names come from ``--labels`` (the data directory's labels.json),
 else from the file (the classes found, sorted; the paper's four emotions for the paper's protocols).
-A file that is empty, or a line that is not such an object (malformed JSON, a missing key, a label
+``--exclude-zero`` (regression) scores only the segments whose target is not 0: the protocol of the
+paper's original code, whose binary-accuracy mode also removed the zero-labelled CMU-MOSI/MOSEI
+segments from every metric (Acc7, MAE and the rest); by default every segment is scored, with Acc2 and
+F1 both with and without zeros (MulT's and MMSA's convention). A file that is empty, or a line that is not such an object (malformed JSON, a missing key, a label
 outside the label set, a binary decision other than 0/1, a non-finite score), is an error naming the
 file and line; the output is always valid JSON (an undefined metric is ``null``).
 """
@@ -75,22 +79,31 @@ def infer_labels(protocol, rows):
         raise PredictionsError(f"cannot tell the {kind} labels from the file ({err}); pass --labels labels.json") from None
 
 
-def score_rows(rows, space):
-    """Metrics dict of the rows under the label space ``space``."""
+def score_rows(rows, space, exclude_zero=False):
+    """Metrics dict of the rows under the label space ``space`` (``exclude_zero``: rows whose target is 0 left out)."""
     preds, targets = [], []
     for where, row in rows:
-        for key, out in (("pred", preds), ("target", targets)):
+        values = {}
+        for key in ("pred", "target"):
             try:
-                out.append(space.from_json(row[key]))
+                values[key] = space.from_json(row[key])
             except ValueError as err:
                 raise PredictionsError(f"{where}: {key}: {err} (protocol {space.target_type})") from None
+        if exclude_zero and values["target"] == 0:
+            continue
+        preds.append(values["pred"])
+        targets.append(values["target"])
+    if not targets:
+        raise PredictionsError("every target is 0: nothing to score with --exclude-zero")
     return space.metrics(space.stats(preds, targets))
 
 
-def score(paths, protocol, labels=None):
+def score(paths, protocol, labels=None, exclude_zero=False):
     """Metrics dict of the predictions in ``paths`` (``labels``: a LabelInfo, or None to infer it)."""
+    if exclude_zero and canonical(protocol) != "regression":
+        raise PredictionsError(f"--exclude-zero applies to the regression protocol, not {protocol}")
     rows = read_rows(paths)
-    return score_rows(rows, label_space(protocol, labels or infer_labels(protocol, rows)))
+    return score_rows(rows, label_space(protocol, labels or infer_labels(protocol, rows)), exclude_zero)
 
 
 def json_safe(value):
@@ -109,11 +122,13 @@ def main(argv=None):
     parser.add_argument("--protocol", required=True, choices=ACCEPTED_TARGET_TYPES, help="target type of the predictions")
     parser.add_argument("--labels", help="the data directory's labels.json, or the data directory (class or "
                                          "dimension names, in order)")
+    parser.add_argument("--exclude-zero", action="store_true",
+                        help="regression: score only the segments whose target is not 0 (the original code's protocol)")
     parser.add_argument("files", nargs="+", help="JSON-lines files written by --save-predictions")
     args = parser.parse_args(argv)
     try:
         labels = read_labels_file(args.labels) if args.labels else None
-        result = score(args.files, args.protocol, labels)
+        result = score(args.files, args.protocol, labels, args.exclude_zero)
     except (PredictionsError, LabelError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

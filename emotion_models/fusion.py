@@ -25,19 +25,31 @@ class ShallowFusion(nn.Module):
         return torch.cat([encoded[m][0][:, 0, :] for m in self.modalities], dim=-1)  # (B, sum C)
 
 
+def bert_init(module):
+    """BERT's initialisation, as the original code's co-attention: weights normal(0, 0.02), biases 0."""
+    for param_name, param in module.named_parameters():
+        if param_name.endswith("bias"):
+            nn.init.zeros_(param)
+        elif param.dim() > 1:
+            nn.init.normal_(param, mean=0.0, std=0.02)
+
+
 class CrossAttention(nn.Module):
-    """One modality's CLS vector attends to the other modality's whole sequence; Add & Norm.
+    """One modality's CLS vector attends to the other modality's whole sequence; residual + dropout.
 
     The query comes from the CLS vector (width ``query_dim``), keys and values from every
-    position of the other sequence (width ``kv_dim``), padding masked.
+    position of the other sequence (width ``kv_dim``), padding masked. As the authors' released code:
+    no feed-forward block, BERT's initialisation, and no LayerNorm after the residual unless
+    ``layer_norm`` (Figure 2's Add & Norm).
     """
 
-    def __init__(self, query_dim, kv_dim, heads, dropout, attention_dropout):
+    def __init__(self, query_dim, kv_dim, heads, dropout, attention_dropout, layer_norm=False):
         super().__init__()
         self.attn = MultiheadAttention(query_dim, heads, kdim=kv_dim, vdim=kv_dim,
                                        dropout=attention_dropout, encoder_decoder_attention=True)
+        bert_init(self.attn)
         self.dropout = nn.Dropout(dropout)
-        self.layer_norm = LayerNorm(query_dim)
+        self.layer_norm = LayerNorm(query_dim) if layer_norm else nn.Identity()
 
     def forward(self, cls, other, other_padding_mask):
         query = cls.unsqueeze(0)  # (1, B, Cq): fairseq attention is time-first
@@ -55,11 +67,11 @@ class CoAttentionFusion(nn.Module):
 
     reads_cls_only = False  # keys and values come from whole sequences
 
-    def __init__(self, dims, heads, dropout, attention_dropout):
+    def __init__(self, dims, heads, dropout, attention_dropout, layer_norm=False):
         super().__init__()
         assert set(dims) == set(MODALITY_ORDER), "co-attention needs both modalities (--modalities both)"
-        self.speech_to_text = CrossAttention(dims["speech"], dims["text"], heads, dropout, attention_dropout)
-        self.text_to_speech = CrossAttention(dims["text"], dims["speech"], heads, dropout, attention_dropout)
+        self.speech_to_text = CrossAttention(dims["speech"], dims["text"], heads, dropout, attention_dropout, layer_norm)
+        self.text_to_speech = CrossAttention(dims["text"], dims["speech"], heads, dropout, attention_dropout, layer_norm)
         self.output_dim = dims["speech"] + dims["text"]
 
     def forward(self, encoded):
@@ -90,8 +102,8 @@ class EmotionHead(nn.Module):
         return x.view(x.size(0), *self.output_shape)
 
 
-def build_fusion(kind, dims, heads, dropout, attention_dropout):
+def build_fusion(kind, dims, heads, dropout, attention_dropout, layer_norm=False):
     """``shallow`` (also for a single modality) or ``coattn`` over encoders of widths ``dims``."""
     if kind == "coattn":
-        return CoAttentionFusion(dims, heads, dropout, attention_dropout)
+        return CoAttentionFusion(dims, heads, dropout, attention_dropout, layer_norm)
     return ShallowFusion(dims)

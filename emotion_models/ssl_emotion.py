@@ -41,7 +41,11 @@ class SSLEmotionConfig(FairseqDataclass):
         default=0.1, metadata={"help": "attention dropout inside the encoders and the co-attention "
                                        "(None: pretrained value)"})
     pooler_dropout: float = field(default=0.1, metadata={"help": "dropout before the classification head"})
-    coattn_heads: int = field(default=8, metadata={"help": "attention heads of each co-attention layer"})
+    coattn_heads: int = field(default=16, metadata={"help": "attention heads of each co-attention layer (the "
+                                                          "authors' code: 16 by default, 2 in its README's command)"})
+    coattn_layernorm: bool = field(
+        default=False, metadata={"help": "LayerNorm after each co-attention's residual (Figure 2's Add & Norm); the "
+                                         "authors' released code has it commented out"})
     cache_frozen_features: bool = field(
         default=False, metadata={"help": "with --freeze-ssl: run the frozen encoders once per utterance and "
                                          "cache their outputs (keyed by split and sample id), so later epochs "
@@ -101,8 +105,9 @@ class SSLEmotionModel(BaseFairseqModel):
         self.encoders = torch.nn.ModuleDict(encoders)
         self.padding_idx = padding_idx  # {modality: pad index of its dictionary}
         dims = {m: enc.embed_dim for m, enc in encoders.items()}
-        self.fusion = build_fusion(cfg.fusion, dims, cfg.coattn_heads,
-                                   cfg.dropout or 0.0, cfg.attention_dropout or 0.0)
+        self.fusion = build_fusion(cfg.fusion, dims, cfg.coattn_heads, cfg.dropout or 0.0,
+                                   cfg.attention_dropout or 0.0,
+                                   getattr(cfg, "coattn_layernorm", True))  # configs older than the option had it
         self.head = None
         if cfg.freeze_ssl:
             for p in self.encoders.parameters():

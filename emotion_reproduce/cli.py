@@ -11,7 +11,7 @@ from pathlib import Path
 from emotion_core.files import atomic_write_text
 from emotion_core.label_spaces import ACCEPTED_TARGET_TYPES, label_space
 from emotion_core.labels import LabelInfo, read_labels_file
-from emotion_reproduce.experiment import load_settings, run_experiment
+from emotion_reproduce.experiment import SCHEDULES, dry_run, load_settings, run_experiment
 from emotion_reproduce.tables import check_lines, checks, render
 
 RUN_EXPERIMENT_DOC = """Run one experiment: fairseq-train, fairseq-validate on the test split, scoring, plots, results.json.
@@ -49,17 +49,26 @@ def run_experiment_main(argv=None):
     p.add_argument("--name", help="run name (recorded; default: the run dir's name)")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="free notes recorded in results.json, e.g. preset=demo, protocol=...")
+    p.add_argument("--schedule", choices=SCHEDULES,
+                   help="scaled: the polynomial schedule spans max_epoch epochs of this corpus (default); original: "
+                        "the original code's fixed 2760 updates with 165 of warm-up, 10 epochs, for every corpus")
+    p.add_argument("--dry-run", action="store_true", help="print the commands the run would run, and run nothing")
     p.add_argument("--force", action="store_true", help="rerun from scratch even when results.json exists")
     p.add_argument("--keep-checkpoints", action="store_true", help="keep checkpoint_last.pt once finished")
     p.add_argument("--no-plots", action="store_true", help="skip curves.png / confusion.png")
     args = p.parse_args(argv)
 
     settings = load_settings(args.config, args.set)
+    if args.schedule:
+        settings["schedule"] = args.schedule
     meta = dict(item.partition("=")[::2] for item in args.meta)
     run = {"data": args.data.resolve(), "pretrained": args.pretrained.resolve(), "run_dir": args.run_dir.resolve(),
            "arch": args.arch, "target_type": args.target_type, "freeze_ssl": args.freeze_ssl, "seed": args.seed,
            "gpus": args.gpus, "table": args.table, "name": args.name, "meta": meta,
            "settings_files": [str(c) for c in args.config]}
+    if args.dry_run:
+        print(dry_run(run, settings))
+        return 0
     try:
         run_experiment(run, settings, force=args.force, keep_checkpoints=args.keep_checkpoints,
                        plots=not args.no_plots)

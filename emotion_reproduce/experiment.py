@@ -22,6 +22,7 @@ Settings come from YAML files (``configs/...``), later files overriding earlier 
     batch_size: 4                 # sentences per GPU and step
     max_epoch: 10                 # training length; the polynomial schedule's total updates follow from it
     warmup_ratio: 0.06            # warm-up updates as a fraction of the total (or warmup_updates: N)
+    schedule: scaled              # scaled (above) or original (the authors' fixed 2760/165 updates, 10 epochs)
     fairseq: {lr: 1e-5, ...}      # passed to fairseq-train verbatim as --lr 1e-5 (true -> bare flag)
 
 A file in fairseq's hydra layout (``optimization: {lr: [1e-5]}``, ``lr_scheduler: {_name: ...}``) is
@@ -30,6 +31,7 @@ flattened into the same ``fairseq`` flags.
 import json
 import math
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -46,7 +48,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Keys of a settings file that the driver interprets itself (everything else must sit under `fairseq:`).
 DRIVER_KEYS = ("base", "effective_batch_size", "batch_size", "max_epoch", "warmup_ratio", "warmup_updates",
-               "valid_batch_size", "description")
+               "valid_batch_size", "description", "schedule")
+SCHEDULES = ("scaled", "original")
+# The original code's README trains every corpus with --total-num-update 2760 --warmup-updates 165
+# --max-epoch 10 (its author confirmed the same command for CMU-MOSI/MOSEI): the rate reaches 0 after
+# 2760 updates whatever the corpus's size (on CMU-MOSEI after about 2.7 of the 10 epochs).
+ORIGINAL_SCHEDULE = {"max_epoch": 10, "total_num_update": 2760, "warmup_updates": 165}
 # Groups of a fairseq hydra config; a file with any of them at top level is flattened into flags.
 HYDRA_GROUPS = ("common", "common_eval", "dataset", "optimization", "optimizer", "lr_scheduler", "checkpoint",
                 "distributed_training", "model", "task", "criterion", "bpe", "tokenizer", "ema")
@@ -140,9 +147,11 @@ def count_examples(data, split):
 def schedule(settings, n_train, gpus):
     """Batch size, update-freq and the polynomial schedule's lengths for ``n_train`` utterances.
 
-    update_freq = effective_batch_size / (batch_size x max(gpus, 1)); total updates follow from max_epoch.
+    update_freq = effective_batch_size / (batch_size x max(gpus, 1)). With ``schedule: scaled`` (the
+    default) total updates follow from max_epoch, warm-up from warmup_ratio; with ``schedule:
+    original`` they are the original code's fixed :data:`ORIGINAL_SCHEDULE`, whatever the corpus.
     >>> schedule({"effective_batch_size": 16, "batch_size": 4, "max_epoch": 2, "warmup_ratio": 0.1}, 100, 2)
-    {'batch_size': 4, 'update_freq': 2, 'updates_per_epoch': 7, 'max_epoch': 2, 'total_num_update': 14, 'warmup_updates': 1}
+    {'batch_size': 4, 'update_freq': 2, 'updates_per_epoch': 7, 'schedule': 'scaled', 'max_epoch': 2, 'total_num_update': 14, 'warmup_updates': 1}
     """
     workers = max(gpus, 1)
     effective = int(settings.get("effective_batch_size", 16))
@@ -152,14 +161,18 @@ def schedule(settings, n_train, gpus):
         "pick a batch_size that divides it")
     update_freq = effective // (batch * workers)
     updates_per_epoch = math.ceil(n_train / effective)
+    kind = settings.get("schedule", "scaled")
+    assert kind in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {kind!r}"
+    plan = {"batch_size": batch, "update_freq": update_freq, "updates_per_epoch": updates_per_epoch, "schedule": kind}
+    if kind == "original":
+        return {**plan, **ORIGINAL_SCHEDULE}
     max_epoch = int(settings.get("max_epoch", 10))
     total = updates_per_epoch * max_epoch
     if "warmup_updates" in settings:
         warmup = int(settings["warmup_updates"])
     else:
         warmup = int(round(total * float(settings.get("warmup_ratio", 0.06))))
-    return {"batch_size": batch, "update_freq": update_freq, "updates_per_epoch": updates_per_epoch,
-            "max_epoch": max_epoch, "total_num_update": total, "warmup_updates": warmup}
+    return {**plan, "max_epoch": max_epoch, "total_num_update": total, "warmup_updates": warmup}
 
 
 # ----------------------------------------------------------------------------------------- commands
@@ -223,12 +236,13 @@ def validate_command(run, settings):
     return cmd + (["--cpu"] if run["gpus"] <= 0 else [])
 
 
-def score_command(run):
+def score_command(run, exclude_zero=False):
     """scripts/score_predictions.py on the saved predictions (with the data's labels.json, when it has one);
-    prints the metrics as one JSON object."""
+    prints the metrics as one JSON object. ``exclude_zero``: the original code's regression protocol."""
     labels = Path(run["data"]) / LABELS_FILE
     return [sys.executable, str(REPO / "scripts" / "score_predictions.py"), "--protocol", run["target_type"],
-            *(["--labels", str(labels)] if labels.is_file() else []), str(Path(run["run_dir"]) / "predictions.jsonl")]
+            *(["--labels", str(labels)] if labels.is_file() else []), *(["--exclude-zero"] if exclude_zero else []),
+            str(Path(run["run_dir"]) / "predictions.jsonl")]
 
 
 # ----------------------------------------------------------------------------------------- running
@@ -280,6 +294,26 @@ def git_commit():
         return None
 
 
+def experiment_commands(run, settings):
+    """(schedule plan, {step: command}) of a run: fairseq-train, fairseq-validate, scoring (for regression
+    also scoring without the zero-labelled segments)."""
+    space = label_space(run["target_type"], read_labels(run["data"], run["target_type"]))
+    plan = schedule(settings, count_examples(run["data"], "train"), run["gpus"])
+    commands = {"train": train_command(run, settings, plan), "validate": validate_command(run, settings),
+                "score": score_command(run)}
+    if space.kind == "regression":
+        commands["score_exclude_zero"] = score_command(run, exclude_zero=True)
+    return plan, commands
+
+
+def dry_run(run, settings):
+    """The commands of a run, one shell-quoted line each, without running anything."""
+    plan, commands = experiment_commands(run, settings)
+    lines = [f"# {run['run_dir']}: schedule {plan['schedule']}, {plan['total_num_update']} updates "
+             f"({plan['updates_per_epoch']} per epoch, warm-up {plan['warmup_updates']})"]
+    return "\n".join(lines + [f"{step}: {shlex.join(cmd)}" for step, cmd in commands.items()])
+
+
 def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=True):
     """Run (or resume, or skip) one experiment and return its results dict.
 
@@ -299,10 +333,8 @@ def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=Tru
 
     space = label_space(run["target_type"], read_labels(run["data"], run["target_type"]))
     n_train = count_examples(run["data"], "train")
-    plan = schedule(settings, n_train, run["gpus"])
+    plan, commands = experiment_commands(run, settings)
     env = {**os.environ, "PYTHONHASHSEED": str(run["seed"]), "PYTHONUNBUFFERED": "1"}
-    commands = {"train": train_command(run, settings, plan), "validate": validate_command(run, settings),
-                "score": score_command(run)}
     walls = {}
 
     t0 = time.time()
@@ -321,6 +353,7 @@ def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=Tru
 
     t2 = time.time()
     metrics = _score(commands["score"], env)
+    nonzero = _score(commands["score_exclude_zero"], env) if "score_exclude_zero" in commands else None
     walls["score_s"] = round(time.time() - t2, 1)
 
     plot_paths = {}
@@ -336,7 +369,8 @@ def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=Tru
         "table": run.get("table"), "name": run.get("name") or run_dir.name,
         "arch": run["arch"], "target_type": run["target_type"], "labels": space.info.to_json(),
         "freeze_ssl": bool(run.get("freeze_ssl")),
-        "metrics": metrics, "fairseq_validate": validate_stats[-1] if validate_stats else None,
+        "metrics": metrics, "metrics_exclude_zero": nonzero,
+        "fairseq_validate": validate_stats[-1] if validate_stats else None,
         "seed": run["seed"], "gpus": run["gpus"], "data": str(run["data"]), "pretrained": str(run["pretrained"]),
         "n_train": n_train, "n_test": count_examples(run["data"], "test"),
         "settings": settings, "settings_files": [str(p) for p in run.get("settings_files", [])],

@@ -100,12 +100,15 @@ def _fmt(value, col):
     return f"{value:.2f}" if col.percent else f"{value:.3f}"
 
 
-def our_cell(runs, col):
-    """Our value: a single run's, or ``mean ± std`` over folds; '—' when not run; None-safe."""
+def our_cell(runs, col, metrics_key="metrics"):
+    """Our value: a single run's, or ``mean ± std`` over folds; '—' when not run; None-safe.
+
+    ``metrics_key``: the results' metrics to read (``metrics_exclude_zero``: regression scored without
+    the zero-labelled segments)."""
     values = []
     for r in runs:
         try:
-            values.append(_scale(float(col.get(r["metrics"])), col))
+            values.append(_scale(float(col.get(r[metrics_key])), col))
         except (KeyError, TypeError, ValueError):
             pass
     if not values:
@@ -134,7 +137,8 @@ def diff_cell(mean, ref, col):
 
 
 def render_rows(columns, rows):
-    """Markdown table. rows: ("section", text) | ("paper", label, paper_row) | ("ours", label, runs, paper_row)."""
+    """Markdown table. rows: ("section", text) | ("paper", label, paper_row) | ("ours", label, runs, paper_row)
+    | ("ours", label, runs, paper_row, metrics_key); the paper's row and Δ are shown when paper_row is set."""
     lines = ["| Algorithm | | " + " | ".join(c.header for c in columns) + " |",
              "|---|---|" + "---:|" * len(columns)]
     empty = " |" * len(columns)
@@ -145,8 +149,8 @@ def render_rows(columns, rows):
             cells = [("—" if (v := paper_value(row[2], c)) is None else _fmt(v, c)) for c in columns]
             lines.append(f"| {row[1]} | paper | " + " | ".join(cells) + " |")
         else:
-            _, label, runs, paper_row = row
-            ours = [our_cell(runs, c) for c in columns]
+            _, label, runs, paper_row, *key = row
+            ours = [our_cell(runs, c, *key) for c in columns]
             lines.append(f"| {label} | ours | " + " | ".join(cell for cell, _ in ours) + " |")
             if paper_row is not None:
                 refs = [paper_value(paper_row, c) for c in columns]
@@ -223,9 +227,14 @@ def _regression_table(number, dataset, paper_rows, results, link_root):
     runs = results.get(f"table{number}", {})
     ours = [runs["shallow_finetune"]] if "shallow_finetune" in runs else []
     rows = [("paper", label, values) for label, values in paper_rows.items() if label != "ours"]
-    rows.append(("ours", OURS, ours, paper_rows["ours"]))
-    return _block(f"Table {number}: {dataset}", "Acc7, Acc2, F1 (%; Acc2/F1 exclude zero-sentiment segments as in "
-                  "MulT), MAE; also Acc5, Pearson correlation and the binary scores including zeros.",
+    rows.append(("ours", f"{OURS}, non-zero segments (the original code's protocol; the paper's numbers)", ours,
+                 paper_rows["ours"], "metrics_exclude_zero"))
+    rows.append(("ours", f"{OURS}, all segments (MulT/MMSA protocol: Acc7 and MAE on every segment)", ours, None))
+    return _block(f"Table {number}: {dataset}", "Acc7, Acc2, F1 (%), MAE; also Acc5, Pearson correlation and the "
+                  "binary scores including zeros. Two scoring protocols of the same predictions: the paper's "
+                  "numbers come from the original code's binary mode, which scored every metric on the segments "
+                  "whose label is not 0 (Δ is against that row); MulT and MMSA compute Acc7 and MAE on every "
+                  "segment, Acc2/F1 without and with the zeros (docs/reproduce.md, protocols).",
                   regression_columns(), rows, [(n, r) for n, r in sorted(runs.items())], link_root)
 
 
@@ -263,8 +272,11 @@ def table5(results, link_root="."):
     rows = [("paper", label, values) for label, values in paper.TABLE5.items() if label != "ours"]
     label = f"{OURS}, {_over_folds(fold_runs)}" if fold_runs else OURS
     rows.append(("ours", label, fold_runs, paper.TABLE5["ours"]))
+    paper_mean = statistics.fmean(paper.TABLE5["ours"][e] for e in PAPER_EMOTIONS)
     return _block("Table 5: IEMOCAP, 4-class accuracy", "Per-class accuracy (recall) and unweighted accuracy "
-                  "(mean per-class recall), %; WA is the weighted (overall) accuracy.",
+                  "(mean per-class recall), %; WA is the weighted (overall) accuracy. The paper's UA "
+                  f"({paper.TABLE5['ours']['ua']}) is not the mean of its own per-class values ({paper_mean:.4f}); "
+                  "our UA is the mean of ours.",
                   multiclass_columns(), rows, [(n, r) for n, r in sorted(runs.items())], link_root)
 
 

@@ -75,12 +75,38 @@ def test_shallow_head_has_14344_parameters_for_real_dims():
 
 
 def test_coattention_parameter_count_for_real_dims():
-    # documented in docs/model.md: per direction q/k/v/out projections + LayerNorm
-    fusion = CoAttentionFusion({"speech": 768, "text": 1024}, heads=8, dropout=0.1, attention_dropout=0.1)
+    # documented in docs/model.md: per direction q/k/v/out projections (+ LayerNorm with --coattn-layernorm)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    assert count(fusion.speech_to_text) == 768 * 768 + 768 + 2 * (1024 * 768 + 768) + 768 * 768 + 768 + 2 * 768
-    assert count(fusion.text_to_speech) == 1024 * 1024 + 1024 + 2 * (768 * 1024 + 1024) + 1024 * 1024 + 1024 + 2 * 1024
-    assert count(fusion) == 6_433_280 and fusion.output_dim == 1792
+    original = CoAttentionFusion({"speech": 768, "text": 1024}, heads=16, dropout=0.1, attention_dropout=0.1)
+    assert count(original.speech_to_text) == 768 * 768 + 768 + 2 * (1024 * 768 + 768) + 768 * 768 + 768
+    assert count(original.text_to_speech) == 1024 * 1024 + 1024 + 2 * (768 * 1024 + 1024) + 1024 * 1024 + 1024
+    assert count(original) == 6_429_696 and original.output_dim == 1792  # the authors' released code
+    normed = CoAttentionFusion({"speech": 768, "text": 1024}, heads=8, dropout=0.1, attention_dropout=0.1,
+                               layer_norm=True)
+    assert count(normed) == 6_433_280
+
+
+def test_coattention_is_initialised_as_bert_and_has_the_authors_defaults():
+    from emotion_models.ssl_emotion import SSLEmotionConfig
+
+    assert SSLEmotionConfig.coattn_heads == 16 and SSLEmotionConfig.coattn_layernorm is False
+    torch.manual_seed(0)
+    fusion = CoAttentionFusion({"speech": 768, "text": 1024}, heads=16, dropout=0.1, attention_dropout=0.1)
+    for name, param in fusion.named_parameters():
+        if name.endswith("bias"):
+            assert torch.count_nonzero(param) == 0, name
+        else:
+            assert abs(param.std().item() - 0.02) < 0.001 and abs(param.mean().item()) < 0.001, name
+    assert isinstance(fusion.speech_to_text.layer_norm, torch.nn.Identity)
+
+
+def test_coattn_checkpoints_from_before_the_option_keep_their_layernorm():
+    task = make_task()
+    cfg_model = make_model(task, arch="ssl_emotion_coattn", coattn_heads=4).cfg
+    old = OmegaConf.create({k: v for k, v in OmegaConf.to_container(cfg_model).items() if k != "coattn_layernorm"})
+    OmegaConf.set_struct(old, True)  # as fairseq loads a checkpoint's config: a missing key is missing
+    rebuilt = task.build_model(old)
+    assert isinstance(rebuilt.fusion.speech_to_text.layer_norm, torch.nn.LayerNorm)
 
 
 @pytest.mark.parametrize("target_type,shape", [("iemocap_binary", (8, 4, 2)), ("multiclass", (8, 4)),

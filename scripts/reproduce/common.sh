@@ -11,6 +11,9 @@
 #   --seed S             fairseq seed (default 1)
 #   --jobs J             CPU only: run up to J independent experiments at once (default 1)
 #   --set KEY=VALUE      extra setting override passed to every run (repeatable)
+#   --schedule S         scaled (default: the schedule spans the table's epochs of this corpus) or original
+#                        (the original code's fixed 2760 updates, 165 of warm-up, 10 epochs); recorded per run
+#   --dry-run            print each run's fairseq commands, run nothing
 #   --workers N          speech-tokenization processes when a raw corpus is prepared (default 1)
 set -euo pipefail
 
@@ -18,7 +21,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PY="${PYTHON:-$REPO/.venv/bin/python}"
 [ -x "$PY" ] || PY=python
 
-DATA="" PRETRAINED="" OUT="outputs/results" GPUS=0 PRESET="paper" SEED=1 JOBS=1 WORKERS=1
+DATA="" PRETRAINED="" OUT="outputs/results" GPUS=0 PRESET="paper" SEED=1 JOBS=1 WORKERS=1 DRY_RUN=0
 SETS=() EXTRA=()  # EXTRA: table-specific options left for the calling script
 
 parse_common() {
@@ -32,6 +35,8 @@ parse_common() {
       --jobs) JOBS="$2"; shift 2 ;;
       --workers) WORKERS="$2"; shift 2 ;;
       --set) SETS+=(--set "$2"); shift 2 ;;
+      --schedule) SETS+=(--set "schedule=$2"); shift 2 ;;
+      --dry-run) DRY_RUN=1; shift ;;
       -h|--help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
       --*) EXTRA+=("$1" "$2"); shift 2 ;;
       *) [ -z "$DATA" ] || { echo "unexpected argument: $1" >&2; exit 2; }; DATA="$1"; shift ;;
@@ -80,6 +85,7 @@ run_exp() {
              --run-dir "$OUT/$table/$name" --arch "$arch" --target-type "$target" --seed "$SEED" --gpus "$GPUS"
              --table "$table" --name "$name" --meta "preset=$PRESET" "${CONFIGS[@]}" "${SETS[@]}" "$@")
   RUNS+=("$OUT/$table/$name")
+  if [ "$DRY_RUN" = 1 ]; then "${cmd[@]}" --dry-run; return; fi
   if [ "$JOBS" -le 1 ]; then
     "${cmd[@]}" || true  # a failed run is reported by `finish`; the others still run
   else
@@ -90,6 +96,7 @@ run_exp() {
 
 # Wait for background runs; exit non-zero when a run did not write its results.json.
 finish() {
+  [ "$DRY_RUN" = 1 ] && return
   wait
   local run failed=()
   for run in "${RUNS[@]}"; do [ -f "$run/results.json" ] || failed+=("$run"); done
