@@ -231,3 +231,25 @@ def test_label_maps_from_json_or_tab_lines(tmp_path):
     (tmp_path / "c.tsv").write_text("excited happy\n")
     with pytest.raises(LabelError, match="c.tsv:1: expected 'from<TAB>to'"):
         read_label_map(tmp_path / "c.tsv")
+
+
+def test_exclude_zero_scores_only_the_non_zero_segments(tmp_path, capsys):
+    """The original code's protocol: every metric (Acc7, MAE, ...) on the segments whose label is not 0."""
+    from emotion_eval import scoring
+
+    truths = np.array([3.0, 1.0, 0.0, 2.2, 0.0, -1.4])
+    preds = np.array([2.6, -0.4, 0.3, 3.9, -0.2, -1.0])
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps({"id": str(i), "target": t, "pred": p}) + "\n"
+                            for i, (t, p) in enumerate(zip(truths, preds))))
+    assert scoring.main(["--protocol", "regression", "--exclude-zero", str(path)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    kept = truths != 0
+    # by hand on (3, 1, 2.2, -1.4) vs (2.6, -0.4, 3.9, -1.0): rounded clipped 3/3, 1/-0, 2/3, -1/-1 -> Acc7 2/4
+    assert got["acc7"] == 0.5 and got["mae"] == pytest.approx((0.4 + 1.4 + 1.7 + 0.4) / 4)
+    assert got["acc2_haszero"] == got["acc2_nonzero"] == 0.75  # no zero left: both binary protocols agree
+    for key, value in _mmsa(preds[kept], truths[kept]).items():
+        assert got[key] == pytest.approx(value), key
+    every = scoring.score([path], "regression")
+    assert every["acc7"] == pytest.approx(4 / 6) and every["mae"] == pytest.approx(np.abs(preds - truths).mean())
+    assert scoring.main(["--protocol", "categorical", "--exclude-zero", str(path)]) == 1

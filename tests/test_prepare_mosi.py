@@ -106,3 +106,16 @@ def test_labels_and_folds_files(tmp_path):
     (root / "Raw" / "Labels" / "OpinionLevelSentiment.csv").write_text("0,1,_dI--eQ6qVU,1,4.5\n")
     listing = cmu_mosi.list_cmu(root, "mosi")
     assert [p.problem for p in listing.problems] == ["score '4.5' is outside [-3.0, 3.0]"]
+
+
+@pytest.mark.parametrize("policy,dropped", [("eval", {"test": 1, "valid": 1}), ("all", {"test": 1, "train": 2, "valid": 1})])
+def test_drop_zero_leaves_out_the_zero_scored_segments(tmp_path, pretrained, fast_binarize, policy, dropped):
+    folds = make_mosi_tree(tmp_path / "CMU_MOSI")  # each video has one segment scored 0
+    out = tmp_path / policy
+    assert prepare_data.main(["mosi", "--raw", str(tmp_path / "CMU_MOSI"), "--pretrained", str(pretrained.root),
+                              "--out", str(out), "--folds", str(folds), "--drop-zero", policy]) == 0
+    report = json.loads((out / "prepare_report.json").read_text())
+    assert report["counts"]["dropped_zero"] == {"policy": policy, "per_split": dropped}
+    for split in ("valid", "test"):
+        assert "0" not in (out / "label" / f"{split}.label").read_text().split()
+    assert ("0" in (out / "label" / "train.label").read_text().split()) == (policy == "eval")

@@ -10,7 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 from emotion_core.label_spaces import label_space
-from emotion_reproduce import experiment, tables
+from emotion_reproduce import cli, experiment, tables
 from emotion_reproduce.paper import EMOTIONS
 
 
@@ -93,16 +93,22 @@ def test_fold_tables_mean_and_std(tmp_path):
     cells, lines, i = row_cells(md5, f"{tables.OURS}, mean ± std over 3 folds")
     assert cells[4] == "70.00 ± 10.00"  # UA
     assert following(lines, i, "Δ")[4] == "-5.46"  # 70.00 - 75.458
+    assert "The paper's UA (75.458) is not the mean of its own per-class values (75.5255)" in md5
 
 
-def test_regression_table_units(tmp_path):
-    metrics = {"acc7": 0.5, "acc5": 0.55, "acc2_nonzero": 0.90134, "f1_nonzero": 0.88, "acc2_haszero": 0.85,
+def test_regression_table_has_both_protocols(tmp_path):
+    every = {"acc7": 0.46, "acc5": 0.5, "acc2_nonzero": 0.8, "f1_nonzero": 0.79, "acc2_haszero": 0.78,
+             "f1_haszero": 0.77, "mae": 0.6, "corr": 0.7}
+    nonzero = {"acc7": 0.5, "acc5": 0.55, "acc2_nonzero": 0.90134, "f1_nonzero": 0.88, "acc2_haszero": 0.85,
                "f1_haszero": 0.84, "mae": 0.5, "corr": 0.75}
-    write_results(tmp_path, "table3", "shallow_finetune", metrics)
+    write_results(tmp_path, "table3", "shallow_finetune", every, metrics_exclude_zero=nonzero)
     md = tables.table3(tables.load_results(tmp_path), tmp_path)
-    cells, lines, i = row_cells(md, tables.OURS)
+    original = f"{tables.OURS}, non-zero segments (the original code's protocol; the paper's numbers)"
+    cells, lines, i = row_cells(md, original)
     assert cells == ["50.00", "90.13", "88.00", "0.500", "55.00", "0.750", "85.00", "84.00"]
-    assert following(lines, i, "Δ")[:4] == ["+1.07", "+1.86", "-0.57", "-0.077"]
+    assert following(lines, i, "Δ")[:4] == ["+1.07", "+1.86", "-0.57", "-0.077"]  # against the paper's 48.927 ...
+    cells, lines, i = row_cells(md, f"{tables.OURS}, all segments (MulT/MMSA protocol: Acc7 and MAE on every segment)")
+    assert cells[:4] == ["46.00", "80.00", "79.00", "0.600"] and "Δ" not in lines[i + 1]
     assert row_cells(md, "ICCN (Sun et al., 2019)", "paper")[0][3] == "0.862"
     assert "CMU-MOSI" in md and tables.table2({}, tmp_path).count("—") >= 8  # not run: dashes
 
@@ -146,6 +152,33 @@ def test_settings_layering_hydra_and_overrides(tmp_path):
     assert s["fairseq"] == {"lr": 0.001, "optimizer": "adam", "adam_betas": "(0.9,0.98)",
                             "lr_scheduler": "polynomial_decay", "dropout": 0.0}
     assert s["max_epoch"] == 3 and s["batch_size"] == 4
+
+
+def test_original_schedule_is_the_authors_fixed_one():
+    s = {"effective_batch_size": 16, "batch_size": 4, "max_epoch": 5, "warmup_ratio": 0.1, "schedule": "original"}
+    for n_train in (160, 16326):  # a tiny corpus and CMU-MOSEI's training set: the same 2760 updates
+        plan = experiment.schedule(s, n_train, 0)
+        assert (plan["max_epoch"], plan["total_num_update"], plan["warmup_updates"]) == (10, 2760, 165)
+        assert plan["schedule"] == "original" and plan["update_freq"] == 4
+    assert experiment.schedule({**s, "schedule": "scaled"}, 16326, 0)["total_num_update"] == 1021 * 5
+    with pytest.raises(AssertionError, match="schedule must be one of"):
+        experiment.schedule({**s, "schedule": "linear"}, 160, 0)
+
+
+def test_dry_run_prints_the_exact_commands_and_runs_nothing(tmp_path, capsys):
+    run = fake_run(tmp_path, n=32)
+    (run["data"] / "label" / "train.label").write_text("0.5\n" * 32)
+    code = cli.run_experiment_main(["--data", str(run["data"]), "--pretrained", str(run["pretrained"]),
+                                    "--run-dir", str(run["run_dir"]), "--arch", "ssl_emotion_shallow",
+                                    "--target-type", "regression", "--schedule", "original", "--dry-run",
+                                    "--set", "batch_size=8", "--set", "effective_batch_size=16"])
+    out = capsys.readouterr().out
+    assert code == 0 and not run["run_dir"].exists()
+    assert "schedule original, 2760 updates (2 per epoch, warm-up 165)" in out
+    train = next(line for line in out.splitlines() if line.startswith("train: "))
+    for part in ("--max-epoch 10", "--total-num-update 2760", "--warmup-updates 165", "--update-freq 2"):
+        assert part in train, part
+    assert "score_exclude_zero: " in out and "--exclude-zero" in out
 
 
 def test_schedule_derives_update_freq_from_gpus():
