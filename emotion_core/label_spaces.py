@@ -51,10 +51,12 @@ def score_loss(pred, target, loss):
 
 
 class LabelSpace:
-    """Base class; subclasses set ``kind`` and implement every method."""
+    """Base class; subclasses set ``kind`` and ``headline`` and implement every method."""
 
     kind = ""
     data_kind = ""  # the LabelInfo kind this space reads
+    headline = ""  # the flat metric name a comparison uses by default
+    has_probabilities = False  # outputs() are probabilities (written as "probs" by --save-predictions)
 
     def __init__(self, info: LabelInfo, target_type=None):
         if info.kind != self.data_kind:
@@ -78,6 +80,7 @@ class _Classes(LabelSpace):
     """Shared by the two class-based spaces: labels are class names."""
 
     data_kind = "categorical"
+    has_probabilities = True
 
     def class_index(self, text, where):
         """Index of a class name; ValueError naming ``where`` for an unknown name."""
@@ -92,6 +95,7 @@ class Categorical(_Classes):
     """One of N named classes (``legacy``: ``multiclass``'s metric keys ua, wa, per_class recall)."""
 
     kind = "categorical"
+    headline = "ua"
 
     def __init__(self, info, target_type=None):
         super().__init__(info, target_type)
@@ -142,6 +146,12 @@ class Categorical(_Classes):
         out.update({f"per_class_{n}": r for n, r in recall.items()})
         return out
 
+    def correct(self, metric, preds, targets):
+        """Per-utterance 0/1 of an accuracy-type metric (its mean is the metric), else None."""
+        if metric != "wa":
+            return None
+        return np.asarray(preds).reshape(-1) == np.asarray(targets).reshape(-1)
+
     def outputs(self, logits):
         return [dict(zip(self.names, map(float, row))) for row in logits.float().softmax(-1)]
 
@@ -159,9 +169,13 @@ class Categorical(_Classes):
 
 
 class PerClassBinary(_Classes):
-    """One yes/no decision per named class: two logits per class, the paper's IEMOCAP protocol."""
+    """One yes/no decision per named class: two logits per class, the paper's IEMOCAP protocol.
+
+    Metrics: per class accuracy and weighted F1, and their means over the classes (``mean_acc``,
+    ``mean_f1``)."""
 
     kind = "per_class_binary"
+    headline = "mean_acc"
 
     @property
     def head_shape(self):
@@ -197,11 +211,22 @@ class PerClassBinary(_Classes):
                 for c, v in M.binary_confusion(p[:, i], t[:, i]).items()}
 
     def metrics(self, stats):
-        return {n: {"acc": M.binary_accuracy(*M.confusion_of(stats, f"b{i}")),
-                    "f1": M.weighted_f1(*M.confusion_of(stats, f"b{i}"))} for i, n in enumerate(self.names)}
+        per_class = {n: {"acc": M.binary_accuracy(*M.confusion_of(stats, f"b{i}")),
+                         "f1": M.weighted_f1(*M.confusion_of(stats, f"b{i}"))} for i, n in enumerate(self.names)}
+        return {**per_class, "mean_acc": float(np.mean([m["acc"] for m in per_class.values()])),
+                "mean_f1": float(np.mean([m["f1"] for m in per_class.values()]))}
 
     def loggable(self, metrics):
         return M.flatten_metrics(metrics)
+
+    def correct(self, metric, preds, targets):
+        """Per-utterance 0/1 of ``<class>_acc``, else None (``mean_acc`` averages several decisions)."""
+        names = [f"{n}_acc" for n in self.names]
+        if metric not in names:
+            return None
+        i = names.index(metric)
+        p, t = np.asarray(preds).reshape(-1, len(self.names)), np.asarray(targets).reshape(-1, len(self.names))
+        return p[:, i] == t[:, i]
 
     def outputs(self, logits):  # P(class present) = softmax over its two logits
         return [dict(zip(self.names, map(float, row))) for row in logits.float().softmax(-1)[..., 1]]
@@ -223,6 +248,7 @@ class Regression(LabelSpace):
 
     kind = "regression"
     data_kind = "regression"
+    headline = "acc7"
     SUMS = ("acc7", "acc5")
 
     @property
@@ -277,6 +303,14 @@ class Regression(LabelSpace):
     def loggable(self, metrics):
         return dict(metrics)
 
+    def correct(self, metric, preds, targets):
+        """Per-utterance 0/1 of acc7, acc5 or acc2_haszero (acc2_nonzero leaves zeros out), else None."""
+        x, y = np.asarray(preds, dtype=np.float64), np.asarray(targets, dtype=np.float64)
+        if metric in ("acc7", "acc5"):
+            bound = 3 if metric == "acc7" else 2
+            return np.round(np.clip(x, -bound, bound)) == np.round(np.clip(y, -bound, bound))
+        return (x >= 0) == (y >= 0) if metric == "acc2_haszero" else None
+
     def outputs(self, logits):
         return [float(v) for v in logits.float().view(-1)]
 
@@ -297,6 +331,7 @@ class Dimensional(LabelSpace):
 
     kind = "dimensional"
     data_kind = "dimensional"
+    headline = "mean_ccc"
 
     @property
     def head_shape(self):
@@ -349,6 +384,9 @@ class Dimensional(LabelSpace):
 
     def loggable(self, metrics):
         return M.flatten_metrics(metrics)
+
+    def correct(self, metric, preds, targets):
+        return None  # no accuracy-type metric
 
     def outputs(self, logits):
         return [dict(zip(self.names, map(float, row))) for row in logits.float().view(-1, len(self.names))]

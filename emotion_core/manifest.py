@@ -20,6 +20,12 @@ from emotion_core.tsv import TsvError, read_tsv
 
 MANIFEST_COLUMNS = ("id", "audio", "start", "end", "text", "label", "speaker", "session", "split")
 REQUIRED_COLUMNS = ("id", "audio", "text")
+UNKNOWN_SPEAKERS = ("", "unknown")  # speaker values that name no one (compared case-insensitively)
+
+
+def is_known_speaker(speaker):
+    """Whether ``speaker`` names a speaker (not empty, not "unknown")."""
+    return speaker.strip().lower() not in UNKNOWN_SPEAKERS
 
 
 @dataclass
@@ -32,7 +38,7 @@ class Utterance:
     end: Optional[float]  # segment end in seconds (None: end of the file)
     text: str  # transcript
     label: Union[str, Tuple[str, ...]]  # a class name or a score as text; one text per dimension for dimensional labels
-    speaker: str  # speaker id (IEMOCAP: session + gender, e.g. "Ses01M")
+    speaker: str  # speaker id (IEMOCAP: session + gender, e.g. "Ses01M"); "" or "unknown" when not known
     session: str = ""  # session number as text ("1".."5" for IEMOCAP), "" when the corpus has none
     split: str = ""  # train / valid / test once splits are assigned
     origin: str = ""  # where the utterance was listed ("manifest.tsv:12", an annotation file), for error messages
@@ -142,7 +148,7 @@ def read_manifest(path, label_columns=("label",)):
         audio = audio if audio.is_absolute() else root / audio
         utterances.append(Utterance(
             id=uid, audio=str(audio), start=start, end=end, text=get("text", ""),
-            label=labels if len(labels) > 1 else labels[0], speaker=get("speaker") or uid,
+            label=labels if len(labels) > 1 else labels[0], speaker=get("speaker", ""),
             session=get("session", ""), split=get("split", ""), origin=where))
     return Listing(utterances, problems, {"label_columns": list(label_columns), "manifest": str(path)})
 

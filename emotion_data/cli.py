@@ -46,6 +46,8 @@ def parse_args(argv=None):
     p.add_argument("--skip-bad", action="store_true",
                    help="leave failed utterances out (listed in the report and dropped.tsv) instead of failing")
     p.add_argument("--max-frames", type=int, default=prepare.MAX_FRAMES, help="speech tokens kept per utterance")
+    p.add_argument("--allow-speaker-overlap", action="store_true",
+                   help="go on when a known speaker is in both the train and the test split (recorded in the report)")
     g = p.add_argument_group("splits (IEMOCAP and manifest)")
     g.add_argument("--fold", type=int, help="leave-one-session-out fold K in 1..5: session K test, session K%%5+1 valid")
     g.add_argument("--leave-one-speaker-out", metavar="SPEAKER",
@@ -108,7 +110,8 @@ def label_options(args):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    common = dict(workers=args.workers, skip_bad=args.skip_bad, max_frames=args.max_frames)
+    common = dict(workers=args.workers, skip_bad=args.skip_bad, max_frames=args.max_frames,
+                  allow_speaker_overlap=args.allow_speaker_overlap)
     try:
         if args.corpus == "iemocap":
             report = prepare.prepare_iemocap(args.raw, args.pretrained, args.out, fold=args.fold,

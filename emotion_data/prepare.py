@@ -24,7 +24,7 @@ from emotion_core.constants import MAX_SPEECH_FRAMES, SAMPLE_RATE
 from emotion_core.files import atomic_write_lines, atomic_write_text, check_not_an_input
 from emotion_core.labels import PAPER_CLASSES, write_labels
 from emotion_core.layout import PretrainedLayout
-from emotion_core.manifest import MANIFEST_COLUMNS, Problem, read_manifest, write_manifest
+from emotion_core.manifest import MANIFEST_COLUMNS, Problem, is_known_speaker, read_manifest, write_manifest
 from emotion_data import splits as splits_mod
 from emotion_data.binarize import binarize, remove_interrupted_work, unknown_rate
 from emotion_data.corpora import cmu_mosi, iemocap
@@ -88,6 +88,21 @@ def _drop_zero(utterances, info, policy):
     return [u for u in utterances if id(u) not in gone], {"policy": policy, "per_split": _counts(dropped, "split")}
 
 
+def speaker_overlap(utterances, allowed=False):
+    """{"train_test": known speakers in both splits, "allowed", "unknown_speaker_utterances"}; PreparationError
+    for an overlap unless ``allowed`` (a model tested on its training speakers reports inflated figures)."""
+    speakers = {s: {u.speaker for u in utterances if u.split == s and is_known_speaker(u.speaker)}
+                for s in ("train", "test")}
+    both = sorted(speakers["train"] & speakers["test"])
+    if both and not allowed:
+        raise PreparationError(f"{len(both)} speaker(s) in both the train and the test split ({', '.join(both[:10])}): "
+                               "test figures would be measured on voices the model was trained on. Choose a split "
+                               "by speaker (--fold, --leave-one-speaker-out, a split column), or pass "
+                               "--allow-speaker-overlap to record the overlap in the report and go on")
+    return {"train_test": both[:MAX_LISTED], "count": len(both), "allowed": allowed,
+            "unknown_speaker_utterances": sum(not is_known_speaker(u.speaker) for u in utterances)}
+
+
 def _counts(utterances, attr):
     return dict(sorted(Counter(getattr(u, attr) for u in utterances).items()))
 
@@ -99,15 +114,17 @@ def _aggregate(problems):
 
 
 def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, source, labels=LabelOptions(),
-                   drop_zero="none", corpus_stats=None, split_description=None, unassigned=(), workers=1,
-                   skip_bad=False, max_frames=MAX_FRAMES, tokenizer_factory=None, bpe_factory=None):
+                   drop_zero="none", allow_speaker_overlap=False, corpus_stats=None, split_description=None,
+                   unassigned=(), workers=1, skip_bad=False, max_frames=MAX_FRAMES, tokenizer_factory=None,
+                   bpe_factory=None):
     """Resolve labels, tokenize, binarize and report ``utterances`` (splits assigned) into ``out_dir``; return the report.
 
     ``labels`` (:class:`~emotion_data.labels.LabelOptions`) turns the label strings into the label
     set written to ``labels.json``. ``drop_zero`` (regression): leave out the segments scored exactly 0
     from no split (``none``), the valid and test splits (``eval``) or every split (``all``), as the
     original code's binary-accuracy mode did; counted in the report. ``problems`` are the adapter's
-    per-utterance problems. Any failed utterance fails the run with
+    per-utterance problems. A known speaker in both the train and the test split is an error unless
+    ``allow_speaker_overlap`` (speakers that are empty or "unknown" are exempt, and counted). Any failed utterance fails the run with
     :class:`PreparationError` (after writing an incomplete report naming each file and problem),
     unless ``skip_bad``: then failed utterances are left out and listed in the report and in
     ``dropped.tsv``. Skips all work when ``out_dir`` already holds this very preparation.
@@ -120,12 +137,13 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     utterances, info, left_out, label_problems = resolve_labels(utterances, labels)
     problems += label_problems
     utterances, zeros = _drop_zero(utterances, info, drop_zero)
+    overlap = speaker_overlap(utterances, allow_speaker_overlap)
     if not utterances:
         raise PreparationError(f"{source}: no utterance to prepare" + (f"; problems:\n{_aggregate(problems)}" if problems else ""))
     digests = {p.name: file_digest(p) for p in (layout.vq_wav2vec, layout.speech_dict, layout.text_dict,
                                                   layout.bpe_encoder_json, layout.bpe_vocab)}
     options = {"corpus": corpus, "max_frames": max_frames, "skip_bad": skip_bad, "split": split_description,
-               "labels": labels.describe(), "drop_zero": drop_zero}
+               "labels": labels.describe(), "drop_zero": drop_zero, "allow_speaker_overlap": allow_speaker_overlap}
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_interrupted_work(out_dir)
     audio_digests = AudioDigests(out_dir / DIGEST_FILE)
@@ -165,7 +183,7 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     report = {
         "complete": False, "fingerprint": fingerprint, "corpus": corpus, "source": str(source),
         "pretrained": str(layout.root), "labels": info.to_json(), "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "split": split_description, "options": options,
+        "split": split_description, "options": options, "speaker_overlap": overlap,
         "counts": {"kept": len(kept), "failed": len(problems), "not_in_any_split": len(unassigned),
                    "left_out_labels": left_out, "dropped_zero": zeros,
                    "per_split": _counts(kept, "split"), "per_label": _counts(kept, "label") if classes else None,
@@ -237,7 +255,7 @@ def _split(utterances, fold=None, speaker=None, folds_file=None, video_of=None):
 
 def prepare_iemocap(raw, pretrained, out, *, fold=None, leave_one_speaker_out=None, labels=IEMOCAP_LABELS,
                     expect_count=None, count_check=True, workers=1, skip_bad=False, max_frames=MAX_FRAMES,
-                    **factories):
+                    allow_speaker_overlap=False, **factories):
     """Prepare IEMOCAP's utterances into ``out``; by default the paper's 4 classes (neutral, happy+excited, sad, angry).
 
     Args:
@@ -277,12 +295,13 @@ def prepare_iemocap(raw, pretrained, out, *, fold=None, leave_one_speaker_out=No
         logger.info("IEMOCAP: partial tree (sessions %s): no count check", listing.stats["sessions"])
     assigned, unassigned, description = _split(listing.utterances, fold, leave_one_speaker_out)
     return build_data_dir(out, pretrained, assigned, listing.problems, corpus="iemocap", source=raw, labels=labels,
+                          allow_speaker_overlap=allow_speaker_overlap,
                           corpus_stats=listing.stats, split_description=description, unassigned=unassigned,
                           workers=workers, skip_bad=skip_bad, max_frames=max_frames, **factories)
 
 
 def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, drop_zero="none", workers=1, skip_bad=False,
-                max_frames=MAX_FRAMES, **factories):
+                max_frames=MAX_FRAMES, allow_speaker_overlap=False, **factories):
     """Prepare CMU-MOSI (``corpus="mosi"``) or CMU-MOSEI (``"mosei"``) sentiment segments into ``out``.
 
     Args:
@@ -316,13 +335,14 @@ def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, drop_zero="
             logger.warning("CMU-MOSI: split sizes %s differ from the standard %s", dict(got), expected)
     scores = LabelOptions(kind="regression", value_range=cmu_mosi.SCORE_RANGE)
     return build_data_dir(out, pretrained, assigned, listing.problems, corpus=corpus, source=raw, labels=scores,
-                          drop_zero=drop_zero,
+                          drop_zero=drop_zero, allow_speaker_overlap=allow_speaker_overlap,
                           corpus_stats=listing.stats, split_description=description, unassigned=unassigned,
                           workers=workers, skip_bad=skip_bad, max_frames=max_frames, **factories)
 
 
 def prepare_manifest(manifest, pretrained, out, *, label_columns=("label",), labels=LabelOptions(), fold=None,
-                     leave_one_speaker_out=None, workers=1, skip_bad=False, max_frames=MAX_FRAMES, **factories):
+                     leave_one_speaker_out=None, workers=1, skip_bad=False, max_frames=MAX_FRAMES,
+                     allow_speaker_overlap=False, **factories):
     """Prepare any corpus given as a ``manifest.tsv`` (see ``emotion_core.manifest``) into ``out``.
 
     ``label_columns``: the manifest column holding the label, or one column per dimension
@@ -345,4 +365,4 @@ def prepare_manifest(manifest, pretrained, out, *, label_columns=("label",), lab
     return build_data_dir(out, pretrained, assigned, listing.problems, corpus="manifest", source=manifest,
                           labels=labels, corpus_stats=listing.stats, split_description=description,
                           unassigned=unassigned, workers=workers, skip_bad=skip_bad, max_frames=max_frames,
-                          **factories)
+                          allow_speaker_overlap=allow_speaker_overlap, **factories)

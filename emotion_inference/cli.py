@@ -47,6 +47,8 @@ def parse_args(argv=None):
                    help="audio over 2046 frames (20.46 s): keep its start with a warning, or fail that utterance")
     p.add_argument("--max-tokens", type=int, default=8192, help="padded positions per batch")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on AVX512-bf16/AMX CPUs; ~1e-2 off)")
+    p.add_argument("--no-calibration", action="store_true",
+                   help="ignore the temperature kept beside the checkpoint (CKPT.calibration.json): raw probabilities")
     p.add_argument("--fast-tokenizer", action="store_true",
                    help="vq-wav2vec convolutions as matrix products (faster on CPU, BENCHMARKS.md; a token can "
                         "differ from fairseq's where two codewords tie to float rounding)")
@@ -148,11 +150,13 @@ def main(argv=None):
                               what="--output")
         recognizer = EmotionRecognizer.from_checkpoint(args.checkpoint, args.pretrained, device=args.device,
                                                        long_audio=args.long_audio, max_tokens=args.max_tokens,
-                                                       bf16=args.bf16, exact_tokens=not args.fast_tokenizer)
-    except (OutputPathError, CheckpointLoadError, FileNotFoundError) as err:
+                                                       bf16=args.bf16, exact_tokens=not args.fast_tokenizer,
+                                                       calibrated=not args.no_calibration)
+    except (OutputPathError, CheckpointLoadError, FileNotFoundError, ValueError) as err:
         logger.error("%s", err)
         return 1
-    logger.info("model reads %s; target type %s", " + ".join(recognizer.modalities), recognizer.target_type)
+    logger.info("model reads %s; target type %s%s", " + ".join(recognizer.modalities), recognizer.target_type,
+                "" if recognizer.temperature is None else f"; temperature {recognizer.temperature:.3f}")
     if recognizer.tokenizer is not None and not recognizer.tokenizer.exact:
         logger.info("--fast-tokenizer: vq-wav2vec convolutions as matrix products (tokens to float rounding)")
     if args.manifest is not None:

@@ -25,6 +25,7 @@ from fairseq.data import Dictionary, data_utils
 
 import emotion_models  # noqa: F401  (registers model ssl_emotion, installs safe checkpoint loading)
 import emotion_tasks  # noqa: F401  (registers task multimodal_emotion)
+from emotion_core.calibration_file import read_temperature
 from emotion_core.constants import FRAME_SAMPLES, MAX_SPEECH_FRAMES, SAMPLE_RATE
 from emotion_core.labels import LabelInfo
 from emotion_core.layout import PretrainedLayout
@@ -101,10 +102,12 @@ class EmotionRecognizer:
         unpadded: run the encoders on the real tokens only (``model.set_unpadded_encoders``; same
             probabilities to about 1e-6, less compute: no padding, and for the shallow fusion a
             last layer at the CLS position only).
+        temperature: divide the logits by it before the softmax (temperature scaling of class
+            probabilities, fitted on the validation split by ``emotion-experiment``); None: as trained.
     """
 
     def __init__(self, model, label_space, speech_dict, text_dict, tokenizer=None, bpe=None, device="cpu",
-                 long_audio="truncate", max_tokens=8192, bf16=False, unpadded=True):
+                 long_audio="truncate", max_tokens=8192, bf16=False, unpadded=True, temperature=None):
         if long_audio not in LONG_AUDIO_POLICIES:
             raise ValueError(f"long_audio must be one of {LONG_AUDIO_POLICIES}, got {long_audio!r}")
         self.device = torch.device(device)
@@ -124,10 +127,13 @@ class EmotionRecognizer:
         self.max_tokens = max_tokens
         self.bf16 = bf16
         self._bf16_weights = None  # {parameter name: bf16 copy} of the linear layers, made on first use
+        if temperature is not None and not label_space.has_probabilities:
+            raise ValueError(f"a temperature applies to class probabilities, not to {label_space.kind} scores")
+        self.temperature = temperature
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_checkpoint(cls, checkpoint, pretrained_dir, device="cpu", exact_tokens=True, **kwargs):
+    def from_checkpoint(cls, checkpoint, pretrained_dir, device="cpu", exact_tokens=True, calibrated=True, **kwargs):
         """Load a fairseq-train checkpoint of ``ssl_emotion`` and the pretrained tokenizers it needs.
 
         The checkpoint's data directory need not exist: the dictionaries come from
@@ -136,7 +142,9 @@ class EmotionRecognizer:
         models). The pretrained encoders' weights are not read: the checkpoint holds them.
         ``exact_tokens=False`` runs vq-wav2vec's convolutions as matrix products (faster on CPU;
         a token can differ from fairseq's where two codewords tie to float rounding, see
-        :class:`SpeechTokenizer`). ``kwargs`` go to the constructor (``long_audio``, ``max_tokens``, ``bf16``, ``unpadded``).
+        :class:`SpeechTokenizer`). ``calibrated``: apply the temperature kept beside the checkpoint
+        (``<checkpoint>.calibration.json``, written by ``emotion-experiment``) when there is one.
+        ``kwargs`` go to the constructor (``long_audio``, ``max_tokens``, ``bf16``, ``unpadded``).
         """
         layout = PretrainedLayout(pretrained_dir)
         layout.check(layout.speech_dict, layout.text_dict)
@@ -150,7 +158,9 @@ class EmotionRecognizer:
         if "text" in modalities:
             layout.check(layout.bpe_encoder_json, layout.bpe_vocab)
             bpe = load_bpe(layout.bpe_encoder_json, layout.bpe_vocab)
-        return cls(model, task.label_space, speech_dict, text_dict, tokenizer, bpe, device, **kwargs)
+        temperature = read_temperature(checkpoint) if calibrated and task.label_space.has_probabilities else None
+        return cls(model, task.label_space, speech_dict, text_dict, tokenizer, bpe, device, temperature=temperature,
+                   **kwargs)
 
     # ------------------------------------------------------------------ tokenization
     def _finish(self, modality, line):
@@ -229,11 +239,13 @@ class EmotionRecognizer:
         """Model outputs of a batch of :class:`Encoded`, as float32 on the CPU."""
         net_input = self._collate(batch)
         if not self.bf16:
-            return self.model(**net_input).float().cpu()
-        with torch.autocast(self.device.type, dtype=torch.bfloat16):
-            logits = torch.func.functional_call(self.model, self._linear_weights_in_bf16(), kwargs=net_input,
-                                                strict=False)
-        return logits.float().cpu()
+            logits = self.model(**net_input)
+        else:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16):
+                logits = torch.func.functional_call(self.model, self._linear_weights_in_bf16(), kwargs=net_input,
+                                                    strict=False)
+        logits = logits.float().cpu()
+        return logits if self.temperature is None else logits / self.temperature
 
 
     def predict_encoded(self, encoded: List[Encoded]):

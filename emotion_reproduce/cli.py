@@ -11,7 +11,7 @@ from pathlib import Path
 from emotion_core.files import atomic_write_text
 from emotion_core.label_spaces import ACCEPTED_TARGET_TYPES, label_space
 from emotion_core.labels import LabelInfo, read_labels_file
-from emotion_reproduce.experiment import SCHEDULES, dry_run, load_settings, run_experiment
+from emotion_reproduce.experiment import SCHEDULES, dry_run, load_settings, run_configuration, run_experiment
 from emotion_reproduce.tables import check_lines, checks, render
 
 RUN_EXPERIMENT_DOC = """Run one experiment: fairseq-train, fairseq-validate on the test split, scoring, plots, results.json.
@@ -24,6 +24,16 @@ Example (one Table 1 run on the demo data, CPU):
 A run whose RUN_DIR/results.json exists is skipped (--force reruns it); an interrupted run resumes.
 Settings files and their keys: see emotion_reproduce/experiment.py.
 """
+
+
+def _seeds(text):
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integer seeds, got {text!r}") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds repeat: {text!r}")
+    return seeds
 
 
 def run_experiment_main(argv=None):
@@ -42,6 +52,9 @@ def run_experiment_main(argv=None):
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set lr=1e-4 --set max_epoch=3")
     p.add_argument("--seed", type=int, default=1, help="fairseq --seed (also PYTHONHASHSEED); recorded")
+    p.add_argument("--seeds", type=_seeds, metavar="S1,S2,...",
+                   help="run the configuration once per seed (RUN_DIR/seed<S>/) and write RUN_DIR/summary.json: "
+                        "per metric the values, mean, std and a bootstrap 95%% interval")
     p.add_argument("--gpus", type=int, default=0,
                    help="0: CPU; N >= 1: N GPUs (N > 1 through fairseq's distributed launcher); "
                         "update-freq = effective batch / (batch size x N)")
@@ -69,10 +82,13 @@ def run_experiment_main(argv=None):
     if args.dry_run:
         print(dry_run(run, settings))
         return 0
+    options = dict(force=args.force, keep_checkpoints=args.keep_checkpoints, plots=not args.no_plots)
     try:
-        run_experiment(run, settings, force=args.force, keep_checkpoints=args.keep_checkpoints,
-                       plots=not args.no_plots)
-    except (RuntimeError, AssertionError) as err:
+        if args.seeds:
+            run_configuration(run, settings, args.seeds, **options)
+        else:
+            run_experiment(run, settings, **options)
+    except (RuntimeError, AssertionError, ValueError) as err:
         print(f"[run] {args.run_dir} FAILED: {err}", file=sys.stderr)
         return 1
     return 0
@@ -80,10 +96,13 @@ def run_experiment_main(argv=None):
 
 MAKE_TABLES_DOC = """Render the paper's Tables 1-5 from a results directory as Markdown, the paper's numbers beside ours.
 
-    python scripts/make_tables.py RESULTS_DIR [--out tables.md] [--tables 145] [--checks [--strict]]
+    python scripts/make_tables.py RESULTS_DIR [--out tables.md] [--tables 145] [--intervals] [--checks [--strict]]
 
---checks appends the qualitative checks (CHECK <name>: PASS|FAIL (<figures>)); --strict then exits 3
-when one fails. Plot links are relative to the --out file's folder (or to the current folder).
+Our cells show a run's value, or mean ± std over a configuration's runs (seeds, folds); --intervals
+adds the bootstrap 95% interval computed from the runs' predictions. --checks appends the
+qualitative checks, each a paired comparison with its difference, interval and p-value
+(CHECK <name>: PASS|FAIL (<figures>)); --strict then exits 3 when one fails. Plot links are relative
+to the --out file's folder (or to the current folder).
 """
 
 
@@ -93,13 +112,14 @@ def make_tables_main(argv=None):
     p.add_argument("results_dir", type=Path)
     p.add_argument("--out", type=Path, help="also write the Markdown to this file")
     p.add_argument("--tables", default="12345", help="which tables, e.g. 145 (default: all)")
+    p.add_argument("--intervals", action="store_true", help="add each cell's bootstrap 95%% interval")
     p.add_argument("--checks", action="store_true", help="append the CHECK lines (from Table 1's runs)")
     p.add_argument("--strict", action="store_true", help="with --checks: exit 3 when a check fails")
     args = p.parse_args(argv)
 
     assert args.results_dir.is_dir(), f"{args.results_dir} is not a directory"
     link_root = args.out.resolve().parent if args.out else Path.cwd()
-    text = render(args.results_dir, args.tables, link_root)
+    text = render(args.results_dir, args.tables, link_root, args.intervals)
     failed, section = False, ""
     if args.checks:
         found = checks(args.results_dir)
@@ -119,9 +139,11 @@ PLOT_RUN_DOC = """Draw a run's training/validation curves and test confusion mat
     python scripts/plot_run.py RUN_DIR [RUN_DIR ...] [--target-type T [--labels DATA_DIR/labels.json]]
 
 Reads RUN_DIR/train.log (fairseq --log-format json --log-file) and RUN_DIR/predictions.jsonl; writes
-RUN_DIR/curves.png and RUN_DIR/confusion.png (the label space's panels: a 2x2 matrix per class for
+RUN_DIR/curves.png, RUN_DIR/confusion.png (the label space's panels: a 2x2 matrix per class for
 per_class_binary, the class matrix for categorical, 7x7 of rounded scores for regression, predicted
-against true values per dimension). The target type and labels default to those in results.json.
+against true values per dimension) and, when results.json holds a fitted temperature,
+RUN_DIR/calibration.png (the reliability diagram before and after temperature scaling). The target
+type and labels default to those in results.json.
 """
 
 
@@ -141,8 +163,10 @@ def plot_run_main(argv=None):
             recorded = json.loads(results.read_text())
             space = label_space(recorded["target_type"],
                                 LabelInfo.from_json(recorded["labels"], str(results)) if "labels" in recorded else None)
+            temperature = (recorded.get("calibration") or {}).get("temperature")
         else:
             space = label_space(args.target_type, read_labels_file(args.labels) if args.labels else None)
-        for kind, path in plot_run(run_dir, space).items():
+            temperature = None
+        for kind, path in plot_run(run_dir, space, temperature).items():
             print(f"{kind}: {path}")
     return 0

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import yaml
 
+from emotion_core.calibration_file import write_temperature
 from emotion_core.files import atomic_write_text
 from emotion_core.label_spaces import label_space
 from emotion_core.labels import LABELS_FILE, read_labels
@@ -226,11 +227,12 @@ def train_command(run, settings, plan):
 
 
 def validate_command(run, settings):
-    """fairseq-validate on the test split of the best checkpoint, saving one prediction per utterance."""
+    """fairseq-validate of the best checkpoint on the valid and test splits, saving one prediction per
+    utterance to RUN_DIR/predictions.{valid,test}.jsonl (the valid split's fit the temperature)."""
     run_dir = Path(run["run_dir"])
     cmd = [fairseq_bin("fairseq-validate"), str(run["data"]), "--user-dir", str(REPO),
            "--task", "multimodal_emotion", "--path", str(run_dir / "checkpoints" / "checkpoint_best.pt"),
-           "--valid-subset", "test", "--save-predictions", str(run_dir / "predictions.jsonl"),
+           "--valid-subset", "valid,test", "--save-predictions", str(run_dir / "predictions.{split}.jsonl"),
            "--batch-size", str(settings.get("valid_batch_size", 16)), "--log-format", "json",
            "--seed", str(run["seed"]), "--num-workers", str(run.get("num_workers", 0))]
     return cmd + (["--cpu"] if run["gpus"] <= 0 else [])
@@ -314,6 +316,50 @@ def dry_run(run, settings):
     return "\n".join(lines + [f"{step}: {shlex.join(cmd)}" for step, cmd in commands.items()])
 
 
+def check_selection(settings):
+    """Refuse settings that would select a checkpoint, or stop early, on the test split."""
+    fairseq = settings.get("fairseq", {})
+    for flag in ("valid_subset", "train_subset"):
+        if "test" in str(fairseq.get(flag, "")).split(","):
+            raise ValueError(f"settings set --{flag.replace('_', '-')} {fairseq[flag]}: the test split would choose "
+                             "the checkpoint (or be trained on); the driver selects on the validation split only and "
+                             "evaluates the test split once, with the selected checkpoint")
+
+
+def selection(settings, checkpoint):
+    """How the evaluated checkpoint was chosen: the split, the criterion, its epoch and update."""
+    extra = torch_load_extra_state(checkpoint)
+    fairseq = settings.get("fairseq", {})
+    return {"split": fairseq.get("valid_subset", "valid"), "checkpoint": checkpoint.name,
+            "criterion": fairseq.get("best_checkpoint_metric", "loss") + (
+                " (higher is better)" if fairseq.get("maximize_best_checkpoint_metric") else " (lower is better)"),
+            "epoch": extra.get("train_iterator", {}).get("epoch"), "best": extra.get("best"),
+            "every_metric_from": f"{checkpoint.name} on the test split, in one fairseq-validate run"}
+
+
+def torch_load_extra_state(checkpoint):
+    """A fairseq checkpoint's ``extra_state`` without reading its weights (memory-mapped, safe loading)."""
+    import torch
+
+    import emotion_fairseq  # noqa: F401  (the allowlist of fairseq's checkpoint classes)
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    return state.get("extra_state", {}) or {}
+
+
+def calibrate(run_dir, space, checkpoint):
+    """Temperature scaling fitted on the valid split's predictions, measured on the test split's; the
+    temperature is also written beside the checkpoint, where EmotionRecognizer applies it."""
+    from emotion_eval.calibration import arrays, calibration
+    from emotion_eval.scoring import read_rows
+
+    splits = [arrays([row for _, row in read_rows([run_dir / name])], space)
+              for name in ("predictions.valid.jsonl", "predictions.jsonl")]
+    result = calibration(*splits, binary=space.kind == "per_class_binary")
+    write_temperature(checkpoint, result["temperature"], space)
+    return result
+
+
 def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=True):
     """Run (or resume, or skip) one experiment and return its results dict.
 
@@ -326,9 +372,11 @@ def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=Tru
         print(f"[run] {run_dir}: results.json exists, skipping (use --force to rerun)", flush=True)
         return json.loads(results_path.read_text())
     if force:
-        for name in ("train.done", "train.log", "validate.log", "predictions.jsonl", "results.json"):
+        for name in ("train.done", "train.log", "validate.log", "predictions.jsonl", "predictions.valid.jsonl",
+                     "results.json"):
             (run_dir / name).unlink(missing_ok=True)
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    check_selection(settings)
     run_dir.mkdir(parents=True, exist_ok=True)
 
     space = label_space(run["target_type"], read_labels(run["data"], run["target_type"]))
@@ -344,12 +392,15 @@ def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=Tru
     walls["train_s"] = round(time.time() - t0, 1)
 
     t1 = time.time()
-    (run_dir / "predictions.jsonl").unlink(missing_ok=True)
-    (run_dir / "validate.log").unlink(missing_ok=True)
+    for name in ("predictions.jsonl", "predictions.valid.jsonl", "validate.log"):
+        (run_dir / name).unlink(missing_ok=True)
     _run(commands["validate"], run_dir / "validate.log", env)
+    os.replace(run_dir / "predictions.test.jsonl", run_dir / "predictions.jsonl")
     walls["validate_s"] = round(time.time() - t1, 1)
     validate_stats = [o for o in _json_objects((run_dir / "validate.log").read_text())
                       if any(k.startswith("test_") for k in o)]
+    checkpoint = run_dir / "checkpoints" / "checkpoint_best.pt"
+    calibration = calibrate(run_dir, space, checkpoint) if space.has_probabilities else None
 
     t2 = time.time()
     metrics = _score(commands["score"], env)
@@ -359,7 +410,8 @@ def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=Tru
     plot_paths = {}
     if plots:
         from emotion_reproduce.plots import plot_run  # matplotlib only when needed
-        plot_paths = {k: os.path.relpath(v, run_dir) for k, v in plot_run(run_dir, space).items()}
+        plot_paths = {k: os.path.relpath(v, run_dir)
+                      for k, v in plot_run(run_dir, space, (calibration or {}).get("temperature")).items()}
 
     if not keep_checkpoints:
         (run_dir / "checkpoints" / "checkpoint_last.pt").unlink(missing_ok=True)
@@ -369,16 +421,34 @@ def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=Tru
         "table": run.get("table"), "name": run.get("name") or run_dir.name,
         "arch": run["arch"], "target_type": run["target_type"], "labels": space.info.to_json(),
         "freeze_ssl": bool(run.get("freeze_ssl")),
-        "metrics": metrics, "metrics_exclude_zero": nonzero,
+        "metrics": metrics, "metrics_exclude_zero": nonzero, "calibration": calibration,
+        "selection": selection(settings, checkpoint),
         "fairseq_validate": validate_stats[-1] if validate_stats else None,
         "seed": run["seed"], "gpus": run["gpus"], "data": str(run["data"]), "pretrained": str(run["pretrained"]),
         "n_train": n_train, "n_test": count_examples(run["data"], "test"),
         "settings": settings, "settings_files": [str(p) for p in run.get("settings_files", [])],
         "schedule": plan, "meta": run.get("meta", {}), "commands": commands,
         "git_commit": git_commit(), "wall_time_s": walls, "plots": plot_paths,
-        "predictions": "predictions.jsonl", "train_log": "train.log",
+        "predictions": "predictions.jsonl", "predictions_valid": "predictions.valid.jsonl", "train_log": "train.log",
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     atomic_write_text(results_path, json.dumps(results, indent=2) + "\n")
     print(f"[run] {run_dir}: done in {walls['total_s']:.0f}s -> {results_path}", flush=True)
     return results
+
+
+def run_configuration(run, settings, seeds, **options):
+    """One configuration over several seeds: a run per seed in RUN_DIR/seed<S>/ (each resumable, as
+    :func:`run_experiment`), then RUN_DIR/summary.json: per metric its values, mean, std and a
+    bootstrap 95% interval (emotion_eval.bootstrap). Returns the summary."""
+    from emotion_eval.bootstrap import summarize
+    from emotion_eval.runs import load_run
+
+    run_dir = Path(run["run_dir"])
+    name = run.get("name") or run_dir.name
+    for seed in seeds:
+        run_experiment({**run, "seed": seed, "name": name, "run_dir": run_dir / f"seed{seed}"}, settings, **options)
+    summary = {"name": name, "seeds": list(seeds), **summarize([load_run(run_dir / f"seed{s}") for s in seeds])}
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    print(f"[run] {run_dir}: {len(seeds)} seeds summarised -> {run_dir / 'summary.json'}", flush=True)
+    return summary

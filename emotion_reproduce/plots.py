@@ -126,8 +126,37 @@ def plot_confusion(pred_path, space, out_path, title=""):
     return out_path
 
 
-def plot_run(run_dir, space):
-    """Draw ``curves.png`` and ``confusion.png`` of a run directory (``space``: its label space); returns the paths."""
+def plot_reliability(pred_path, space, temperature, out_path, title=""):
+    """Reliability diagram of the test split's probabilities, before and after temperature scaling:
+    accuracy against confidence per bin (top label for categorical; every class's P(yes) pooled for
+    per_class_binary), the diagonal being perfect calibration."""
+    from emotion_eval.calibration import arrays, reliability_bins, scale
+
+    probs, targets = arrays(read_predictions(pred_path), space)
+    binary = space.kind == "per_class_binary"
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect")
+    for name, p in (("before", probs), (f"after (T = {temperature:.2f})", scale(probs, temperature, binary))):
+        if binary:
+            confidence, correct = p.reshape(-1), targets.reshape(-1)
+        else:
+            confidence, correct = p.max(axis=1), p.argmax(axis=1) == targets
+        centres, accuracy, counts = reliability_bins(confidence, correct)
+        ax.plot(centres[counts > 0], accuracy[counts > 0], "o-", label=name)
+    ax.set(xlabel="P(yes)" if binary else "confidence (top label)", ylabel="observed frequency",
+           xlim=(0, 1), ylim=(0, 1), title=title)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_output(out_path, "wb") as f:
+        fig.savefig(f, dpi=90, format="png")
+    plt.close(fig)
+    return out_path
+
+
+def plot_run(run_dir, space, temperature=None):
+    """Draw ``curves.png``, ``confusion.png`` and, with a fitted ``temperature``, ``calibration.png`` (the
+    reliability diagram) of a run directory (``space``: its label space); returns the paths drawn."""
     run_dir = Path(run_dir)
     out = {}
     if (run_dir / "train.log").exists():
@@ -135,4 +164,7 @@ def plot_run(run_dir, space):
     if (run_dir / "predictions.jsonl").exists():
         out["confusion"] = plot_confusion(run_dir / "predictions.jsonl", space, run_dir / "confusion.png",
                                           f"{run_dir.name}: test")
+        if temperature is not None:
+            out["calibration"] = plot_reliability(run_dir / "predictions.jsonl", space, temperature,
+                                                  run_dir / "calibration.png", f"{run_dir.name}: test")
     return out

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from emotion_reproduce import paper
-from emotion_reproduce.paper import EMOTIONS, PAPER_EMOTIONS
+from emotion_reproduce.paper import PAPER_EMOTIONS
 
 # Table 1's sub-tables: (heading, [(row label, run name)]); a run shared by two sub-tables is run once.
 TABLE1_LAYOUT = [
@@ -76,19 +76,22 @@ def multiclass_columns():
 
 # ------------------------------------------------------------------------------------------- loading
 def load_results(results_dir):
-    """``{table: {run name: results dict}}`` for every ``RESULTS/<table>/<run>/results.json``."""
-    out = {}
-    for path in sorted(Path(results_dir).glob("*/*/results.json")):
+    """``{table: {run name: [results dict per seed]}}`` of ``RESULTS/<table>/<run>/results.json`` (one seed)
+    and ``RESULTS/<table>/<run>/seed<S>/results.json`` (a configuration run over several seeds)."""
+    root, out = Path(results_dir), {}
+    found = [(p, p.parent) for p in sorted(root.glob("*/*/results.json"))]
+    found += [(p, p.parent.parent) for p in sorted(root.glob("*/*/seed*/results.json"))]
+    for path, config in found:
         results = json.loads(path.read_text())
-        results["_dir"] = str(path.parent)
-        out.setdefault(path.parent.parent.name, {})[path.parent.name] = results
+        results["_dir"], results["_config"] = str(path.parent), config.name
+        out.setdefault(config.parent.name, {}).setdefault(config.name, []).append(results)
     return out
 
 
 def folds(runs):
-    """The ``foldK`` runs of a table, in fold order."""
+    """Every run (every seed) of the ``foldK`` configurations of a table, in fold order."""
     names = sorted((n for n in runs if re.fullmatch(r"fold\d+", n)), key=lambda n: int(n[4:]))
-    return [runs[n] for n in names]
+    return [r for n in names for r in runs[n]]
 
 
 # ------------------------------------------------------------------------------------------- cells
@@ -100,11 +103,12 @@ def _fmt(value, col):
     return f"{value:.2f}" if col.percent else f"{value:.3f}"
 
 
-def our_cell(runs, col, metrics_key="metrics"):
-    """Our value: a single run's, or ``mean ± std`` over folds; '—' when not run; None-safe.
+def our_cell(runs, col, metrics_key="metrics", intervals=None):
+    """Our value: a single run's, or ``mean ± std`` over runs (seeds, folds); '—' when not run; None-safe.
 
     ``metrics_key``: the results' metrics to read (``metrics_exclude_zero``: regression scored without
-    the zero-labelled segments)."""
+    the zero-labelled segments). ``intervals``: the runs' bootstrap 95% intervals as a metrics tree
+    (:func:`interval_tree`), appended as ``[low, high]``."""
     values = []
     for r in runs:
         try:
@@ -114,9 +118,25 @@ def our_cell(runs, col, metrics_key="metrics"):
     if not values:
         return "—", None
     mean = statistics.fmean(values)
-    if len(values) == 1:
-        return _fmt(mean, col), mean
-    return f"{_fmt(mean, col)} ± {_fmt(statistics.stdev(values), col)}", mean
+    text = _fmt(mean, col) if len(values) == 1 else f"{_fmt(mean, col)} ± {_fmt(statistics.stdev(values), col)}"
+    if intervals is not None:
+        try:
+            low, high = (_scale(v, col) for v in col.get(intervals))
+            text += f" [{_fmt(low, col)}, {_fmt(high, col)}]"
+        except (KeyError, TypeError, ValueError):
+            pass
+    return text, mean
+
+
+def interval_tree(runs, exclude_zero=False):
+    """The bootstrap 95% intervals of ``runs`` (results dicts) as a tree shaped like their metrics."""
+    from emotion_eval.bootstrap import summarize
+    from emotion_eval.runs import load_run
+
+    def leaves(tree):
+        return {k: (leaves(v) if "ci95" not in v else v["ci95"]) for k, v in tree.items()}
+
+    return leaves(summarize([load_run(r["_dir"], exclude_zero=exclude_zero) for r in runs])["metrics"])
 
 
 def paper_value(paper_row, col):
@@ -136,9 +156,10 @@ def diff_cell(mean, ref, col):
     return ("+" if mean - ref >= 0 else "-") + _fmt(abs(mean - ref), col)
 
 
-def render_rows(columns, rows):
+def render_rows(columns, rows, intervals=False):
     """Markdown table. rows: ("section", text) | ("paper", label, paper_row) | ("ours", label, runs, paper_row)
-    | ("ours", label, runs, paper_row, metrics_key); the paper's row and Δ are shown when paper_row is set."""
+    | ("ours", label, runs, paper_row, metrics_key); the paper's row and Δ are shown when paper_row is set;
+    ``intervals``: our cells also show the runs' bootstrap 95% interval."""
     lines = ["| Algorithm | | " + " | ".join(c.header for c in columns) + " |",
              "|---|---|" + "---:|" * len(columns)]
     empty = " |" * len(columns)
@@ -150,7 +171,8 @@ def render_rows(columns, rows):
             lines.append(f"| {row[1]} | paper | " + " | ".join(cells) + " |")
         else:
             _, label, runs, paper_row, *key = row
-            ours = [our_cell(runs, c, *key) for c in columns]
+            tree = interval_tree(runs, key == ["metrics_exclude_zero"]) if intervals and runs else None
+            ours = [our_cell(runs, c, *(key or ["metrics"]), intervals=tree) for c in columns]
             lines.append(f"| {label} | ours | " + " | ".join(cell for cell, _ in ours) + " |")
             if paper_row is not None:
                 refs = [paper_value(paper_row, c) for c in columns]
@@ -201,31 +223,31 @@ def _plot_links(named_runs, link_root):
     return "Plots: " + "; ".join(parts) if parts else "Plots: none."
 
 
-def _block(title, caption, columns, rows, named_runs, link_root):
+def _block(title, caption, columns, rows, named_runs, link_root, intervals=False):
     runs = [r for _, r in named_runs]
-    body = [f"## {title}", "", caption, "", render_rows(columns, rows), ""]
+    body = [f"## {title}", "", caption, "", render_rows(columns, rows, intervals), ""]
     body += [f"- {note}" for note in _settings_note(runs)]
     body += [f"- {_plot_links(named_runs, link_root)}", ""]
     return "\n".join(body)
 
 
 # ------------------------------------------------------------------------------------------- tables
-def table1(results, link_root="."):
+def table1(results, link_root=".", intervals=False):
     """Table 1: the four IEMOCAP ablations, per-emotion binary accuracy and F1."""
     runs = results.get("table1", {})
     rows = []
     for heading, members in TABLE1_LAYOUT:
         rows.append(("section", heading))
         for label, name in members:
-            rows.append(("ours", label, [runs[name]] if name in runs else [], paper.TABLE1[name]))
-    named = [(n, runs[n]) for n in TABLE1_RUNS if n in runs]
+            rows.append(("ours", label, runs.get(name, []), paper.TABLE1[name]))
+    named = [(_run_label(n, r, runs[n]), r) for n in TABLE1_RUNS if n in runs for r in runs[n]]
     return _block("Table 1: ablations on IEMOCAP (sessions 1-3 train, 4 valid, 5 test)",
-                  "Binary accuracy and F1 per emotion (%).", binary_columns(), rows, named, link_root)
+                  "Binary accuracy and F1 per emotion (%).", binary_columns(), rows, named, link_root, intervals)
 
 
-def _regression_table(number, dataset, paper_rows, results, link_root):
+def _regression_table(number, dataset, paper_rows, results, link_root, intervals=False):
     runs = results.get(f"table{number}", {})
-    ours = [runs["shallow_finetune"]] if "shallow_finetune" in runs else []
+    ours = runs.get("shallow_finetune", [])
     rows = [("paper", label, values) for label, values in paper_rows.items() if label != "ours"]
     rows.append(("ours", f"{OURS}, non-zero segments (the original code's protocol; the paper's numbers)", ours,
                  paper_rows["ours"], "metrics_exclude_zero"))
@@ -235,20 +257,20 @@ def _regression_table(number, dataset, paper_rows, results, link_root):
                   "numbers come from the original code's binary mode, which scored every metric on the segments "
                   "whose label is not 0 (Δ is against that row); MulT and MMSA compute Acc7 and MAE on every "
                   "segment, Acc2/F1 without and with the zeros (docs/reproduce.md, protocols).",
-                  regression_columns(), rows, [(n, r) for n, r in sorted(runs.items())], link_root)
+                  regression_columns(), rows, _named(runs), link_root, intervals)
 
 
-def table2(results, link_root="."):
+def table2(results, link_root=".", intervals=False):
     """Table 2: CMU-MOSEI sentiment regression with shallow fusion."""
-    return _regression_table(2, "CMU-MOSEI", paper.TABLE2, results, link_root)
+    return _regression_table(2, "CMU-MOSEI", paper.TABLE2, results, link_root, intervals)
 
 
-def table3(results, link_root="."):
+def table3(results, link_root=".", intervals=False):
     """Table 3: CMU-MOSI sentiment regression with shallow fusion."""
-    return _regression_table(3, "CMU-MOSI", paper.TABLE3, results, link_root)
+    return _regression_table(3, "CMU-MOSI", paper.TABLE3, results, link_root, intervals)
 
 
-def table4(results, link_root="."):
+def table4(results, link_root=".", intervals=False):
     """Table 4: IEMOCAP binary accuracy and F1; leave-one-session-out folds and/or a user's split file."""
     runs = results.get("table4", {})
     rows = [("paper", label, values) for label, values in paper.TABLE4.items() if label != "ours"]
@@ -257,18 +279,18 @@ def table4(results, link_root="."):
         rows.append(("ours", f"{OURS}, leave-one-session-out, {_over_folds(fold_runs)}", fold_runs,
                      paper.TABLE4["ours"]))
     if "split" in runs:
-        rows.append(("ours", f"{OURS}, split file", [runs["split"]], paper.TABLE4["ours"]))
+        rows.append(("ours", f"{OURS}, split file", runs["split"], paper.TABLE4["ours"]))
     if not fold_runs and "split" not in runs:
         rows.append(("ours", OURS, [], paper.TABLE4["ours"]))
     return _block("Table 4: IEMOCAP, binary accuracy and F1", "Binary accuracy and F1 per emotion (%). The paper "
                   "followed the MulT/ICCN split (CMU-SDK segment ids); our default is leave-one-session-out.",
-                  binary_columns(), rows, [(n, r) for n, r in sorted(runs.items())], link_root)
+                  binary_columns(), rows, _named(runs), link_root, intervals)
 
 
-def table5(results, link_root="."):
+def table5(results, link_root=".", intervals=False):
     """Table 5: IEMOCAP 4-class per-class accuracy and unweighted accuracy, mean over LOSO folds."""
     runs = results.get("table5", {})
-    fold_runs = folds(runs) or ([runs["split"]] if "split" in runs else [])
+    fold_runs = folds(runs) or runs.get("split", [])
     rows = [("paper", label, values) for label, values in paper.TABLE5.items() if label != "ours"]
     label = f"{OURS}, {_over_folds(fold_runs)}" if fold_runs else OURS
     rows.append(("ours", label, fold_runs, paper.TABLE5["ours"]))
@@ -277,53 +299,78 @@ def table5(results, link_root="."):
                   "(mean per-class recall), %; WA is the weighted (overall) accuracy. The paper's UA "
                   f"({paper.TABLE5['ours']['ua']}) is not the mean of its own per-class values ({paper_mean:.4f}); "
                   "our UA is the mean of ours.",
-                  multiclass_columns(), rows, [(n, r) for n, r in sorted(runs.items())], link_root)
+                  multiclass_columns(), rows, _named(runs), link_root, intervals)
+
+
+def _run_label(name, run, seeds):
+    """A run's name in the plot links: the configuration's, with its seed when it has several."""
+    return f"{name} (seed {run.get('seed')})" if len(seeds) > 1 else name
+
+
+def _named(runs):
+    """(label, results) of every run of a table, for the notes and the plot links."""
+    return [(_run_label(n, r, rs), r) for n, rs in sorted(runs.items()) for r in rs]
 
 
 def _over_folds(fold_runs):
-    """'mean ± std over 5 folds', or 'fold 5 only' for a single fold."""
-    if len(fold_runs) == 1:
-        return f"fold {fold_runs[0].get('meta', {}).get('fold', '?')} only"
-    return f"mean ± std over {len(fold_runs)} folds"
+    """'mean ± std over 5 folds', with the seeds when there are several, or 'fold 5 only'."""
+    n_folds = len({r["_config"] for r in fold_runs})
+    seeds = len(fold_runs) // max(n_folds, 1)
+    if n_folds == 1:
+        where = f"fold {fold_runs[0].get('meta', {}).get('fold', fold_runs[0]['_config'][4:])} only"
+        return where if seeds == 1 else f"{where}, mean ± std over {seeds} seeds"
+    return f"mean ± std over {n_folds} folds" + (f" x {seeds} seeds" if seeds > 1 else "")
 
 
 TABLES = {"1": table1, "2": table2, "3": table3, "4": table4, "5": table5}
 
 
-def render(results_dir, tables="12345", link_root="."):
-    """All requested tables of a results directory as one Markdown document."""
+def render(results_dir, tables="12345", link_root=".", intervals=False):
+    """All requested tables of a results directory as one Markdown document (``intervals``: with the
+    bootstrap 95% interval of each of our cells, computed from the runs' predictions)."""
     results = load_results(results_dir)
     parts = [f"# Results in {results_dir}", ""]
-    parts += [TABLES[t](results, link_root) for t in tables]
+    parts += [TABLES[t](results, link_root, intervals) for t in tables]
     return "\n".join(parts)
 
 
 # ------------------------------------------------------------------------------------------- checks
-def mean_binary_accuracy(metrics):
-    """Mean over the four emotions of the per-emotion binary accuracy (a fraction)."""
-    return statistics.fmean(metrics[e]["acc"] for e in EMOTIONS)
+CLAIMS = [("fusion_beats_unimodal", "shallow_finetune", ["speech_only_finetune", "text_only_finetune"]),
+          ("finetune_beats_frozen", "shallow_finetune", ["shallow_frozen"])]
+CHECK_METRIC = "mean_acc"  # mean over the four emotions of the per-emotion binary accuracy
+SIGNIFICANCE = 0.05  # reported, not required: the demo's test split is small
 
 
-def checks(results_dir):
-    """The paper's qualitative claims on Table 1's runs: [(name, passed, figures)].
+def checks(results_dir, resamples=1000):
+    """The paper's qualitative claims on Table 1's runs: [(name, passed, figures)], each comparison paired.
 
-    fusion_beats_unimodal: shallow fusion (fine-tuned) > speech-only and > text-only on mean binary accuracy;
-    finetune_beats_frozen: fine-tuned shallow fusion > frozen shallow fusion on mean binary accuracy.
-    A missing run fails its check.
+    fusion_beats_unimodal: shallow fusion (fine-tuned) > speech-only and > text-only; finetune_beats_frozen:
+    fine-tuned shallow fusion > frozen shallow fusion; on the mean binary accuracy over the four emotions
+    (each side's mean over its seeds), compared on the same test utterances (emotion_eval.compare). A
+    claim passes when every difference is positive; its interval, p-value and test are reported. A
+    missing run fails its check.
     """
-    runs = load_results(results_dir).get("table1", {})
-    acc = {name: mean_binary_accuracy(r["metrics"]) * 100 for name, r in runs.items()}
+    from emotion_eval.compare import compare
+    from emotion_eval.runs import load_runs
 
-    def compare(name, best, others):
-        missing = [n for n in (best, *others) if n not in acc]
+    table = Path(results_dir) / "table1"
+    out = []
+    for name, best, others in CLAIMS:
+        missing = [n for n in (best, *others) if not list((table / n).glob("**/results.json"))]
         if missing:
-            return name, False, "missing runs: " + ", ".join(missing)
-        ok = all(acc[best] > acc[o] for o in others)
-        sign = ">" if ok else "not >"
-        return name, ok, f"{best} {acc[best]:.2f} {sign} " + ", ".join(f"{o} {acc[o]:.2f}" for o in others)
-
-    return [compare("fusion_beats_unimodal", "shallow_finetune", ["speech_only_finetune", "text_only_finetune"]),
-            compare("finetune_beats_frozen", "shallow_finetune", ["shallow_frozen"])]
+            out.append((name, False, "missing runs: " + ", ".join(missing)))
+            continue
+        found = [compare(load_runs(table / best), load_runs(table / other), CHECK_METRIC, resamples)
+                 for other in others]
+        ok = all(c["difference"] > 0 for c in found)
+        figures = "; ".join(
+            f"{best} {100 * c['a']:.2f} vs {other} {100 * c['b']:.2f}: {100 * c['difference']:+.2f} "
+            f"[95% CI {100 * c['ci95'][0]:+.2f}, {100 * c['ci95'][1]:+.2f}], p = {c['p_value']:.3g} "
+            f"({'significant' if c['p_value'] < SIGNIFICANCE else 'not significant'} at {SIGNIFICANCE}; "
+            f"{c['test']}, {c['n_utterances']} utterances, {c['n_runs'][0]} vs {c['n_runs'][1]} runs)"
+            for other, c in zip(others, found))
+        out.append((name, ok, figures))
+    return out
 
 
 def check_lines(results):

@@ -42,9 +42,10 @@ class MultimodalEmotionConfig(FairseqDataclass):
                           "class; regression: one score; dimensional: one score per named dimension. "
                           "multiclass = categorical and iemocap_binary = per_class_binary (the paper's names)"})
     save_predictions: Optional[str] = field(
-        default=None, metadata={"help": "during validation, write JSON lines {id, target, pred} to this file "
-                                        "(each validation pass replaces it once all its rows are written; "
-                                        "'.rankN' suffix under distributed training)"})
+        default=None, metadata={"help": "during validation, write JSON lines {id, target, pred[, probs]} to this "
+                                        "file ('{split}' in the name is replaced by the split's name, for "
+                                        "--valid-subset valid,test); each validation pass replaces it once all "
+                                        "its rows are written; '.rankN' suffix under distributed training"})
     autocast_bf16: bool = field(
         default=False, metadata={"help": "run training and validation steps under torch.autocast in bfloat16 "
                                          "(CPUs with AVX512-bf16/AMX, GPUs from Ampere on); weights, gradients, "
@@ -107,7 +108,8 @@ class MultimodalEmotionTask(FairseqTask):
         dicts = [cls.load_dictionary(os.path.join(cfg.data, m, "dict.txt")) for m in datasets.MODALITIES]
         logger.info(f"dictionaries: speech {len(dicts[0])} types, text {len(dicts[1])} types")
         if cfg.save_predictions:  # before any work: a path that cannot be written, or an input of the run
-            check_output_path(cfg.save_predictions, list(Path(cfg.data).rglob("*")), what="--save-predictions")
+            check_output_path(cfg.save_predictions.replace("{split}", "valid"), list(Path(cfg.data).rglob("*")),
+                              what="--save-predictions")
         return cls(cfg, *dicts, label_info=read_labels(cfg.data, cfg.target_type))
 
     def build_model(self, cfg, from_checkpoint=False):
@@ -199,8 +201,9 @@ class MultimodalEmotionTask(FairseqTask):
         return loss, sample_size, logging_output
 
     def predictions_path(self):
-        """--save-predictions, with a '.rankN' suffix when more than one process validates."""
-        path = self.cfg.save_predictions
+        """--save-predictions ('{split}' replaced by the split's name), with a '.rankN' suffix when more than
+        one process validates."""
+        path = self.cfg.save_predictions.replace("{split}", self._pred_split or "")
         if distributed_utils.get_data_parallel_world_size() > 1:
             path = f"{path}.rank{distributed_utils.get_data_parallel_rank()}"
         return path
@@ -212,16 +215,17 @@ class MultimodalEmotionTask(FairseqTask):
         space = self.label_space
         preds = space.decode(logits).cpu().tolist()
         targets = sample["target"].cpu().tolist()
+        probs = space.outputs(logits.float().cpu()) if space.has_probabilities else [None] * len(preds)
         if self._pred_done:
             return
         if self._pred_file is None:  # the pass's first batch: rows go to a temporary file until the last one
             self._pred_file = AtomicFile(self.predictions_path())
-        for index, target, pred in zip(sample["id"].tolist(), targets, preds):
+        for index, target, pred, prob in zip(sample["id"].tolist(), targets, preds, probs):
             if index not in self._pred_pending:
                 continue
             self._pred_pending.discard(index)
-            self._pred_file.write(json.dumps({"id": ids[index], "target": space.to_json(target),
-                                              "pred": space.to_json(pred)}) + "\n")
+            row = {"id": ids[index], "target": space.to_json(target), "pred": space.to_json(pred)}
+            self._pred_file.write(json.dumps({**row, "probs": prob} if prob is not None else row) + "\n")
         if not self._pred_pending:
             self._finish_predictions()
 

@@ -112,6 +112,13 @@ def test_summed_stats_equal_scoring_saved_predictions(target_type, tmp_path):
     assert len(logs) == 3  # 8 utterances in batches of 3: several batches, none dropped
     rows = [json.loads(line) for line in predictions.read_text().splitlines()]
     assert len(rows) == 8 and {r["id"] for r in rows} == {f"valid_utt{i:03d}" for i in range(8)}
+    if target_type == "multiclass":  # the class distribution, beside the decision
+        assert all(r["pred"] == max(r["probs"], key=r["probs"].get) for r in rows)
+        assert all(sum(r["probs"].values()) == pytest.approx(1.0, abs=1e-5) for r in rows)
+    elif target_type == "iemocap_binary":  # P(yes) per class: the decision is P > 0.5
+        assert all(r["pred"] == {e: int(p > 0.5) for e, p in r["probs"].items()} for r in rows)
+    else:
+        assert all("probs" not in r for r in rows)
     summed = M.add_stats({}, {})
     for log in logs:
         M.add_stats(summed, {k[1:]: v for k, v in log.items() if k.startswith("_")})

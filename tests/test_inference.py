@@ -340,3 +340,19 @@ def test_text_only_checkpoint_needs_no_vq_wav2vec(rec, trained, tmp_path):
     text = EmotionRecognizer.from_checkpoint(tmp_path / "text_only.pt", pre)
     assert text.modalities == ("text",) and text.tokenizer is None
     assert set(text.predict(text="I am so happy today.")) == set(EMOTIONS)
+
+
+def test_a_fitted_temperature_is_applied_unless_turned_off(rec, trained, encoded, tmp_path):
+    from emotion_core.calibration_file import write_temperature
+
+    checkpoint = tmp_path / "checkpoint_best.pt"
+    shutil.copy(trained["checkpoint"], checkpoint)
+    write_temperature(checkpoint, 2.0, rec.label_space)
+    calibrated = EmotionRecognizer.from_checkpoint(checkpoint, trained["pretrained"])
+    assert calibrated.temperature == 2.0
+    logits = rec._forward(encoded[:3])
+    expected = rec.label_space.outputs(logits / 2.0)
+    got = calibrated.predict_encoded(encoded[:3])
+    for g, e in zip(got, expected):
+        assert g == pytest.approx(e, abs=1e-6)
+    assert EmotionRecognizer.from_checkpoint(checkpoint, trained["pretrained"], calibrated=False).temperature is None

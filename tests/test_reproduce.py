@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -113,22 +114,38 @@ def test_regression_table_has_both_protocols(tmp_path):
     assert "CMU-MOSI" in md and tables.table2({}, tmp_path).count("—") >= 8  # not run: dashes
 
 
-def test_checks_pass_fail_and_missing(tmp_path):
-    write_results(tmp_path, "table1", "shallow_finetune", binary_metrics(0.9))
-    write_results(tmp_path, "table1", "speech_only_finetune", binary_metrics(0.7))
-    write_results(tmp_path, "table1", "text_only_finetune", binary_metrics(0.95))
-    found = {name: (ok, figures) for name, ok, figures in tables.checks(tmp_path)}
-    assert found["fusion_beats_unimodal"][0] is False and "text_only_finetune 95.00" in found["fusion_beats_unimodal"][1]
+def write_run(root, name, wrong, seed=1, n=40):
+    """A finished Table 1 run (results.json + predictions.jsonl) of per-emotion decisions on n utterances,
+    the decision of emotion k wrong for the utterances whose index is in ``wrong[k]``."""
+    run_dir = write_results(root, "table1", name, binary_metrics(0.0), target_type="iemocap_binary", seed=seed)
+    rows = []
+    for i in range(n):
+        target = {e: int(i % 4 == k) for k, e in enumerate(EMOTIONS)}
+        pred = {e: 1 - v if i in wrong.get(e, ()) else v for e, v in target.items()}
+        rows.append(json.dumps({"id": f"u{i:02d}", "target": target, "pred": pred}))
+    (run_dir / "predictions.jsonl").write_text("\n".join(rows) + "\n")
+    return run_dir
+
+
+def test_checks_are_paired_comparisons(tmp_path):
+    write_run(tmp_path, "shallow_finetune", {"happy": range(4)})  # 4 of 160 decisions wrong
+    write_run(tmp_path, "speech_only_finetune", {e: range(8) for e in EMOTIONS})  # 32 wrong
+    write_run(tmp_path, "text_only_finetune", {"happy": range(2)})  # 2 wrong: better than the fusion
+    found = {name: (ok, figures) for name, ok, figures in tables.checks(tmp_path, resamples=200)}
+    assert found["fusion_beats_unimodal"][0] is False
+    assert "shallow_finetune 97.50 vs text_only_finetune 98.75: -1.25" in found["fusion_beats_unimodal"][1]
     assert found["finetune_beats_frozen"] == (False, "missing runs: shallow_frozen")
-    write_results(tmp_path, "table1", "text_only_finetune", binary_metrics(0.8))
-    write_results(tmp_path, "table1", "shallow_frozen", binary_metrics(0.6))
-    lines = tables.check_lines(tables.checks(tmp_path))
-    assert lines[0].startswith("CHECK fusion_beats_unimodal: PASS (shallow_finetune 90.00 > speech_only")
-    assert lines[1].startswith("CHECK finetune_beats_frozen: PASS (shallow_finetune 90.00 > shallow_frozen 60.00")
+    write_run(tmp_path, "text_only_finetune", {"happy": range(10)})
+    write_run(tmp_path, "shallow_frozen", {"sad": range(12), "angry": range(12)})
+    lines = tables.check_lines(tables.checks(tmp_path, resamples=200))
+    assert lines[0].startswith("CHECK fusion_beats_unimodal: PASS (shallow_finetune 97.50 vs speech_only_finetune "
+                               "80.00: +17.50 [95% CI ")
+    assert "p = " in lines[0] and "paired bootstrap (200 resamples" in lines[0]
+    assert lines[1].startswith("CHECK finetune_beats_frozen: PASS (shallow_finetune 97.50 vs shallow_frozen 85.00: +12.50")
 
 
 def test_make_tables_cli_writes_file_and_strict_exit(tmp_path):
-    write_results(tmp_path / "res", "table1", "shallow_finetune", binary_metrics(0.5))
+    write_run(tmp_path / "res", "shallow_finetune", {})
     out = tmp_path / "tables.md"
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "make_tables.py"), str(tmp_path / "res"),
                            "--out", str(out), "--checks", "--strict"], capture_output=True, text=True)
@@ -211,7 +228,7 @@ def test_commands_carry_the_settings(tmp_path):
         assert part in text, part
     assert "--fp16" not in text and "--cpu" not in text
     val = " ".join(experiment.validate_command({**run, "gpus": 0}, settings))
-    assert "--valid-subset test" in val and "--save-predictions" in val and "--cpu" in val
+    assert "--valid-subset valid,test" in val and "predictions.{split}.jsonl" in val and "--cpu" in val
     with pytest.raises(AssertionError, match="may not set"):
         experiment.train_command(run, {"fairseq": {"seed": 3}}, experiment.schedule(settings, 20, 2))
 
@@ -223,9 +240,15 @@ def test_resume_and_skip(tmp_path, monkeypatch):
 
     def fake_subprocess(cmd, log_path, env):
         calls.append(Path(cmd[0]).name)
+        if "fairseq-train" in cmd[0]:
+            (run["run_dir"] / "checkpoints").mkdir(exist_ok=True)
+            torch.save({"model": {}, "extra_state": {"train_iterator": {"epoch": 3}, "best": 0.25}},
+                       run["run_dir"] / "checkpoints" / "checkpoint_best.pt")
         if "fairseq-validate" in cmd[0]:
-            pred = {"id": "u1", "target": {e: 1 for e in EMOTIONS}, "pred": {e: 1 for e in EMOTIONS}}
-            (run["run_dir"] / "predictions.jsonl").write_text(json.dumps(pred) + "\n")
+            rows = [{"id": f"u{i}", "target": {e: int(i % 2 == 0) for e in EMOTIONS},
+                     "pred": {e: 1 for e in EMOTIONS}, "probs": {e: 0.9 for e in EMOTIONS}} for i in range(4)]
+            for split in ("valid", "test"):
+                (run["run_dir"] / f"predictions.{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
             Path(log_path).write_text('x | valid_on_test | {"test_loss": 0.1}\n')
 
     def fake_score(cmd, env):
@@ -240,6 +263,9 @@ def test_resume_and_skip(tmp_path, monkeypatch):
     assert calls == ["fairseq-train", "fairseq-validate", "score"]
     assert first["seed"] == 7 and first["metrics"]["happy"]["acc"] == 1.0
     assert first["fairseq_validate"] == {"test_loss": 0.1} and "--seed" in first["commands"]["train"]
+    assert first["selection"]["split"] == "valid" and first["selection"]["epoch"] == 3
+    assert first["calibration"]["temperature"] > 1  # over-confident (0.9 for half-right decisions): softened
+    assert (run["run_dir"] / "checkpoints" / "checkpoint_best.calibration.json").is_file()
     assert set(first["wall_time_s"]) >= {"train_s", "validate_s", "score_s", "total_s"}
 
     calls.clear()

@@ -9,6 +9,8 @@
 #   --preset NAME        paper (default: configs/tables/tableN.yaml only) or demo / demo_small
 #                        (adds configs/tables/NAME.yaml: the tiny demo models' lr and epochs)
 #   --seed S             fairseq seed (default 1)
+#   --seeds S1,S2,...    run each configuration once per seed (RUN/seed<S>/) and summarise them in RUN/summary.json
+#                        (mean, std, bootstrap 95% interval per metric); also the environment variable SEEDS
 #   --jobs J             CPU only: run up to J independent experiments at once (default 1)
 #   --set KEY=VALUE      extra setting override passed to every run (repeatable)
 #   --schedule S         scaled (default: the schedule spans the table's epochs of this corpus) or original
@@ -22,6 +24,7 @@ PY="${PYTHON:-$REPO/.venv/bin/python}"
 [ -x "$PY" ] || PY=python
 
 DATA="" PRETRAINED="" OUT="outputs/results" GPUS=0 PRESET="paper" SEED=1 JOBS=1 WORKERS=1 DRY_RUN=0
+SEEDS="${SEEDS:-}"
 SETS=() EXTRA=()  # EXTRA: table-specific options left for the calling script
 
 parse_common() {
@@ -32,6 +35,7 @@ parse_common() {
       --gpus) GPUS="$2"; shift 2 ;;
       --preset) PRESET="$2"; shift 2 ;;
       --seed) SEED="$2"; shift 2 ;;
+      --seeds) SEEDS="$2"; shift 2 ;;
       --jobs) JOBS="$2"; shift 2 ;;
       --workers) WORKERS="$2"; shift 2 ;;
       --set) SETS+=(--set "$2"); shift 2 ;;
@@ -81,8 +85,10 @@ RUNS=()
 run_exp() {
   local table="$1" name="$2" data="$3" arch="$4" target="$5"; shift 5
   configs_for "$table"
+  local seeding=(--seed "$SEED")
+  [ -n "$SEEDS" ] && seeding=(--seeds "$SEEDS")
   local cmd=("$PY" "$REPO/scripts/run_experiment.py" --data "$data" --pretrained "$PRETRAINED"
-             --run-dir "$OUT/$table/$name" --arch "$arch" --target-type "$target" --seed "$SEED" --gpus "$GPUS"
+             --run-dir "$OUT/$table/$name" --arch "$arch" --target-type "$target" "${seeding[@]}" --gpus "$GPUS"
              --table "$table" --name "$name" --meta "preset=$PRESET" "${CONFIGS[@]}" "${SETS[@]}" "$@")
   RUNS+=("$OUT/$table/$name")
   if [ "$DRY_RUN" = 1 ]; then "${cmd[@]}" --dry-run; return; fi
@@ -99,7 +105,7 @@ finish() {
   [ "$DRY_RUN" = 1 ] && return
   wait
   local run failed=()
-  for run in "${RUNS[@]}"; do [ -f "$run/results.json" ] || failed+=("$run"); done
+  for run in "${RUNS[@]}"; do [ -f "$run/results.json" ] || [ -f "$run/summary.json" ] || failed+=("$run"); done
   if [ "${#failed[@]}" -gt 0 ]; then
     echo "$(basename "$0"): ${#failed[@]} run(s) failed: ${failed[*]} (see the messages above and each run's logs)" >&2
     exit 1

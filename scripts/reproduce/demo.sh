@@ -92,8 +92,8 @@ side_by_side() {  # run two tables at once (one after the other with DEMO_JOBS=1
   return "$status"
 }
 
-step "Table 1: IEMOCAP-style ablations (6 runs)"
-bash "$REPO/scripts/reproduce/table1.sh" "$OUT/data/ablation" "${COMMON[@]}" --jobs "$JOBS"
+step "Table 1: IEMOCAP-style ablations (6 configurations x 2 seeds: mean ± std and paired comparisons)"
+bash "$REPO/scripts/reproduce/table1.sh" "$OUT/data/ablation" "${COMMON[@]}" --jobs "$JOBS" --seeds 1,2
 step "Tables 2 and 3: sentiment regression (stand-ins for CMU-MOSEI and CMU-MOSI)"
 side_by_side table2 table3
 step "Tables 4 and 5: binary and 4-class, leave-one-session-out folds $FOLDS"
