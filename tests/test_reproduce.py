@@ -301,7 +301,8 @@ def test_plots_from_log_and_predictions(tmp_path):
 
 # ------------------------------------------------------------------------------------------- demo
 def test_reduced_demo_end_to_end(demo_assets):
-    """DEMO_SMALL=1 demo.sh on the shared small assets: five tables, two CHECK lines, tables.md."""
+    """DEMO_SMALL=1 demo.sh on the shared small assets: five tables, two CHECK lines (paired comparisons), tables.md,
+    Table 1 over two seeds with their summary."""
     out = REPO / ".cache" / "test-demo"
     env = {**os.environ, "DEMO_SMALL": "1", "DEMO_ASSETS": str(demo_assets)}
     proc = subprocess.run(["bash", str(REPO / "scripts" / "reproduce" / "demo.sh"), str(out)], cwd=REPO, env=env,
@@ -311,9 +312,10 @@ def test_reduced_demo_end_to_end(demo_assets):
         assert f"## Table {n}:" in proc.stdout
     checks = [line for line in proc.stdout.splitlines() if line.startswith("CHECK ")]
     assert [c.split(":")[0] for c in checks[-2:]] == ["CHECK fusion_beats_unimodal", "CHECK finetune_beats_frozen"]
-    assert all(": PASS (" in c or ": FAIL (" in c for c in checks[-2:])
+    assert all((": PASS (" in c or ": FAIL (" in c) and "95% CI" in c and "p = " in c for c in checks[-2:])
     assert (out / "tables.md").is_file() and "## Table 5:" in (out / "tables.md").read_text()
-    assert (out / "results" / "table1" / "shallow_finetune" / "curves.png").is_file()
+    assert (out / "results" / "table1" / "shallow_finetune" / "seed1" / "curves.png").is_file()
+    assert (out / "results" / "table1" / "shallow_finetune" / "summary.json").is_file()
 
 
 def test_split_file_resplits_a_manifest(tmp_path):
