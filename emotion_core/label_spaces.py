@@ -57,6 +57,13 @@ class LabelSpace:
     data_kind = ""  # the LabelInfo kind this space reads
     headline = ""  # the flat metric name a comparison uses by default
     has_probabilities = False  # outputs() are probabilities (written as "probs" by --save-predictions)
+    independent_probabilities = False  # with probabilities: one P(yes) per class rather than a distribution
+    has_zero_protocol = False  # scores whose zero-labelled segments a protocol leaves out (--exclude-zero)
+
+    @staticmethod
+    def infer_info(values):
+        """The LabelInfo that target/prediction JSON ``values`` imply (scoring a file without labels.json)."""
+        raise NotImplementedError
 
     def __init__(self, info: LabelInfo, target_type=None):
         if info.kind != self.data_kind:
@@ -96,6 +103,10 @@ class Categorical(_Classes):
 
     kind = "categorical"
     headline = "ua"
+
+    @staticmethod
+    def infer_info(values):
+        return LabelInfo("categorical", tuple(sorted({v for v in values if isinstance(v, str)})))
 
     def __init__(self, info, target_type=None):
         super().__init__(info, target_type)
@@ -176,6 +187,11 @@ class PerClassBinary(_Classes):
 
     kind = "per_class_binary"
     headline = "mean_acc"
+    independent_probabilities = True
+
+    @staticmethod
+    def infer_info(values):
+        return LabelInfo("categorical", tuple(next((v for v in values if isinstance(v, dict)), {})))
 
     @property
     def head_shape(self):
@@ -249,6 +265,11 @@ class Regression(LabelSpace):
     kind = "regression"
     data_kind = "regression"
     headline = "acc7"
+    has_zero_protocol = True
+
+    @staticmethod
+    def infer_info(values):
+        return LabelInfo("regression")
     SUMS = ("acc7", "acc5")
 
     @property
@@ -332,6 +353,10 @@ class Dimensional(LabelSpace):
     kind = "dimensional"
     data_kind = "dimensional"
     headline = "mean_ccc"
+
+    @staticmethod
+    def infer_info(values):
+        return LabelInfo("dimensional", tuple(next((v for v in values if isinstance(v, dict)), {})))
 
     @property
     def head_shape(self):

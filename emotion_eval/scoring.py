@@ -21,7 +21,7 @@ import json
 import math
 import sys
 
-from emotion_core.label_spaces import ACCEPTED_TARGET_TYPES, canonical, label_space
+from emotion_core.label_spaces import ACCEPTED_TARGET_TYPES, SPACES, canonical, label_space
 from emotion_core.labels import PAPER_CLASSES, LabelError, LabelInfo, read_labels_file
 
 
@@ -63,20 +63,13 @@ def read_rows(paths):
 
 def infer_labels(protocol, rows):
     """The LabelInfo a predictions file implies when no labels.json is given."""
-    kind = canonical(protocol)
     if protocol in ("multiclass", "iemocap_binary"):
         return LabelInfo("categorical", PAPER_CLASSES)
-    if kind == "regression":
-        return LabelInfo("regression")
     values = [row[key] for _, row in rows for key in ("target", "pred")]
-    if kind == "categorical":
-        names = sorted({v for v in values if isinstance(v, str)})
-    else:
-        names = list(next((v for v in values if isinstance(v, dict)), {}))
     try:
-        return LabelInfo("categorical" if kind in ("categorical", "per_class_binary") else "dimensional", tuple(names))
+        return SPACES[canonical(protocol)].infer_info(values)
     except ValueError as err:
-        raise PredictionsError(f"cannot tell the {kind} labels from the file ({err}); pass --labels labels.json") from None
+        raise PredictionsError(f"cannot tell the {protocol} labels from the file ({err}); pass --labels labels.json") from None
 
 
 def score_rows(rows, space, exclude_zero=False):
@@ -100,7 +93,7 @@ def score_rows(rows, space, exclude_zero=False):
 
 def score(paths, protocol, labels=None, exclude_zero=False):
     """Metrics dict of the predictions in ``paths`` (``labels``: a LabelInfo, or None to infer it)."""
-    if exclude_zero and canonical(protocol) != "regression":
+    if exclude_zero and not SPACES[canonical(protocol)].has_zero_protocol:
         raise PredictionsError(f"--exclude-zero applies to the regression protocol, not {protocol}")
     rows = read_rows(paths)
     return score_rows(rows, label_space(protocol, labels or infer_labels(protocol, rows)), exclude_zero)

@@ -303,7 +303,7 @@ def experiment_commands(run, settings):
     plan = schedule(settings, count_examples(run["data"], "train"), run["gpus"])
     commands = {"train": train_command(run, settings, plan), "validate": validate_command(run, settings),
                 "score": score_command(run)}
-    if space.kind == "regression":
+    if space.has_zero_protocol:
         commands["score_exclude_zero"] = score_command(run, exclude_zero=True)
     return plan, commands
 
@@ -355,7 +355,7 @@ def calibrate(run_dir, space, checkpoint):
 
     splits = [arrays([row for _, row in read_rows([run_dir / name])], space)
               for name in ("predictions.valid.jsonl", "predictions.jsonl")]
-    result = calibration(*splits, binary=space.kind == "per_class_binary")
+    result = calibration(*splits, binary=space.independent_probabilities)
     write_temperature(checkpoint, result["temperature"], space)
     return result
 

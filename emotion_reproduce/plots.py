@@ -133,7 +133,7 @@ def plot_reliability(pred_path, space, temperature, out_path, title=""):
     from emotion_eval.calibration import arrays, reliability_bins, scale
 
     probs, targets = arrays(read_predictions(pred_path), space)
-    binary = space.kind == "per_class_binary"
+    binary = space.independent_probabilities
     fig, ax = plt.subplots(figsize=(4.6, 4.4))
     ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect")
     for name, p in (("before", probs), (f"after (T = {temperature:.2f})", scale(probs, temperature, binary))):
