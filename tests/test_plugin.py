@@ -149,3 +149,12 @@ def test_weights_only_stays_on_for_everything_else():
     buffer.seek(0)
     with pytest.raises(Exception, match="NotAllowed"):
         torch.load(buffer)
+
+
+def test_the_fairseq_release_whose_internals_are_patched_is_checked():
+    from emotion_fairseq.compat import check_fairseq_version
+
+    check_fairseq_version()  # the installed one
+    check_fairseq_version("0.12.2")
+    with pytest.raises(RuntimeError, match="fairseq 0.13.0 is installed, but this plugin wraps and patches"):
+        check_fairseq_version("0.13.0")
