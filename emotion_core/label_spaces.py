@@ -19,6 +19,8 @@ compares target types.
 >>> space.head_shape, space.parse("pos", "labels:1"), space.to_json(0)
 ((3,), 2, 'neg')
 """
+import warnings
+
 import numpy as np
 import torch.nn.functional as F
 
@@ -34,6 +36,9 @@ REGRESSION_LOSSES = ("default", "l1", "mse", "ccc")  # default: l1 for regressio
 
 def ccc_loss(pred, target):
     """1 - CCC of one batch, per column: pred, target (B, D) -> (D,); population moments, as the metric."""
+    if pred.size(0) < 2:
+        warnings.warn("1 - CCC over a batch of one utterance is constant (no gradient): train with larger "
+                      "batches or --regression-loss l1/mse", stacklevel=2)
     pred, target = pred.float(), target.float()
     mean_p, mean_t = pred.mean(0), target.mean(0)
     var_p, var_t = pred.var(0, unbiased=False), target.var(0, unbiased=False)

@@ -67,7 +67,7 @@ def parse_args(argv=None):
     g.add_argument("--label-columns", type=_names, metavar="A,B,C",
                    help="manifest columns of dimensional labels, one per dimension (e.g. arousal,valence,dominance)")
     g.add_argument("--label-kind", choices=DATA_KINDS,
-                   help="default: dimensional with --label-columns, regression when every label is a number, "
+                   help="default: dimensional with --label-columns, regression when most labels are numbers, "
                         "else categorical")
     g.add_argument("--classes", type=_names, metavar="A,B,C",
                    help="categorical: keep these classes, in this order (the model's output order); other labels "
@@ -87,6 +87,8 @@ def parse_args(argv=None):
         p.error("--drop-zero applies to mosi and mosei")
     if args.corpus != "iemocap" and (args.expect_count or args.no_count_check):
         p.error("--expect-count / --no-count-check apply to iemocap only")
+    if args.corpus != "manifest" and (args.label_columns or args.label_column != "label"):
+        p.error("--label-column / --label-columns choose a manifest's columns; the other corpora have their own labels")
     label_flags = [f for f in ("label_columns", "label_kind", "classes", "label_map", "label_range") if getattr(args, f)]
     if args.corpus in ("mosi", "mosei") and label_flags:
         p.error(f"{args.corpus} labels are sentiment scores in [-3, 3]; --{label_flags[0].replace('_', '-')} "

@@ -106,4 +106,6 @@ def build_fusion(kind, dims, heads, dropout, attention_dropout, layer_norm=False
     """``shallow`` (also for a single modality) or ``coattn`` over encoders of widths ``dims``."""
     if kind == "coattn":
         return CoAttentionFusion(dims, heads, dropout, attention_dropout, layer_norm)
-    return ShallowFusion(dims)
+    if kind == "shallow":
+        return ShallowFusion(dims)
+    raise ValueError(f"unknown fusion {kind!r}: build_fusion knows shallow and coattn")

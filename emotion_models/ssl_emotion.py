@@ -153,7 +153,7 @@ class SSLEmotionModel(BaseFairseqModel):
         return super().load_state_dict(state_dict, strict=strict, model_cfg=model_cfg, args=args)
 
     def forward(self, speech_tokens=None, text_tokens=None, feature_keys=None, **unused):
-        """(B, Ts) speech and (B, Tt) text tokens -> logits (B, 4, 2), (B, 4) or (B,).
+        """(B, Ts) speech and (B, Tt) text tokens -> logits shaped (B, *head_shape) by the label space.
 
         ``feature_keys`` (B,) (set by the task with --cache-frozen-features) name each row for the
         frozen-feature cache; without them, or without the cache, the encoders run.

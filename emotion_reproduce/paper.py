@@ -1,8 +1,8 @@
 """The paper's numbers (Tables 1-5 of ../shared/paper.md), typed once; percentages except MAE.
 
 Emotions are always named. Tables 1, 4 and 5 of the paper list them as Happy, Sad, Angry, Neutral:
-``PAPER_EMOTIONS`` is that display order. ``EMOTIONS`` repeats ``emotion_tasks.labels.EMOTIONS`` (a test
-checks they agree) so that rendering tables does not import fairseq.
+``PAPER_EMOTIONS`` is that display order. ``EMOTIONS`` repeats ``emotion_core.labels.PAPER_CLASSES`` (a test
+checks they agree), the order of the paper's code.
 """
 EMOTIONS = ("neutral", "happy", "sad", "angry")
 PAPER_EMOTIONS = ("happy", "sad", "angry", "neutral")

@@ -108,8 +108,9 @@ class MultimodalEmotionTask(FairseqTask):
         dicts = [cls.load_dictionary(os.path.join(cfg.data, m, "dict.txt")) for m in datasets.MODALITIES]
         logger.info(f"dictionaries: speech {len(dicts[0])} types, text {len(dicts[1])} types")
         if cfg.save_predictions:  # before any work: a path that cannot be written, or an input of the run
-            check_output_path(cfg.save_predictions.replace("{split}", "valid"), list(Path(cfg.data).rglob("*")),
-                              what="--save-predictions")
+            path = Path(cfg.save_predictions.replace("{split}", "valid"))
+            path.parent.mkdir(parents=True, exist_ok=True)  # as fairseq makes --save-dir (on rank 0, maybe later)
+            check_output_path(path, list(Path(cfg.data).rglob("*")), what="--save-predictions")
         return cls(cfg, *dicts, label_info=read_labels(cfg.data, cfg.target_type))
 
     def build_model(self, cfg, from_checkpoint=False):

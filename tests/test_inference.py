@@ -1,4 +1,4 @@
-"""Inference API and CLI (emotion_models/recognizer.py, scripts/predict.py) on the demo assets.
+"""Inference API and CLI (emotion_inference/recognizer.py, scripts/predict.py) on the demo assets.
 
 One tiny shallow-fusion model is fine-tuned for a few updates with fairseq-train on the prepared
 demo corpus; the API must reproduce, utterance by utterance, the tokens of the task's dataset and

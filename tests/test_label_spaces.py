@@ -150,6 +150,14 @@ def test_ccc_loss_is_one_minus_the_metric():
     assert float(space.loss(torch.tensor(preds), torch.tensor(targets), "l1")) == pytest.approx(np.abs(preds - targets).sum())
 
 
+def test_ccc_loss_warns_that_one_utterance_gives_no_gradient():
+    space = label_space("dimensional", AVD)
+    pred = torch.tensor([[3.0, 4.0, 5.0]], requires_grad=True)
+    with pytest.warns(UserWarning, match="batch of one utterance"):
+        space.loss(pred, torch.tensor([[2.0, 4.0, 6.0]]), "ccc").backward()
+    assert float(pred.grad.abs().sum()) < 1e-6  # why the warning: no signal at all
+
+
 # ----------------------------------------------------------------------------------------- every space
 EXAMPLES = {
     "categorical": (SIX, lambda rng, n: rng.integers(0, 6, n)),

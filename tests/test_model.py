@@ -86,6 +86,12 @@ def test_coattention_parameter_count_for_real_dims():
     assert count(normed) == 6_433_280
 
 
+def test_unknown_fusion_is_refused_by_name():
+    from emotion_models.fusion import build_fusion
+    with pytest.raises(ValueError, match="unknown fusion 'late'"):
+        build_fusion("late", {"speech": 8, "text": 8}, heads=2, dropout=0.1, attention_dropout=0.1)
+
+
 def test_coattention_is_initialised_as_bert_and_has_the_authors_defaults():
     from emotion_models.ssl_emotion import SSLEmotionConfig
 

@@ -119,3 +119,10 @@ def test_drop_zero_leaves_out_the_zero_scored_segments(tmp_path, pretrained, fas
     for split in ("valid", "test"):
         assert "0" not in (out / "label" / f"{split}.label").read_text().split()
     assert ("0" in (out / "label" / "train.label").read_text().split()) == (policy == "eval")
+
+
+@pytest.mark.parametrize("flag", [["--label-column", "emotion"], ["--label-columns", "a,b"]])
+def test_manifest_column_options_are_refused_for_corpora(flag, capsys):
+    with pytest.raises(SystemExit):
+        prepare_data.main(["iemocap", "--raw", "R", "--pretrained", "P", "--out", "O", *flag])
+    assert "choose a manifest's columns" in capsys.readouterr().err

@@ -125,9 +125,9 @@ def list_iemocap(root, keep=None):
 def check_count(listing, expect_count, merge=None):
     """Raise :class:`CorpusError` when the labelled turns of the paper's 4 classes are not ``expect_count``.
 
-    ``merge`` maps a label to the class it counts for (default: excited -> happy, as the paper).
+    ``merge`` maps a label to the class it counts for (None: excited -> happy, as the paper).
     """
-    merge = merge or {"excited": "happy"}
+    merge = {"excited": "happy"} if merge is None else merge
     per_class = Counter()
     for name, count in listing.stats["labelled_per_label"].items():
         per_class[merge.get(name, name)] += count
