@@ -166,31 +166,14 @@ def write_wav(path, seconds=0.3, sr=16000, channels=1, seed=0, silent=False):
 
 
 def write_mp4(path, seconds=0.4, sr=48000, channels=2, seed=0, video=True, audio=True):
-    """A short clip laid out like MELD's: a tiny mpeg4 video track and an AAC audio track (a tone of
-    150 + 20 * seed Hz with a little noise), written by PyAV."""
-    import av
+    """A short clip laid out like MELD's (mp4, AAC audio beside a tiny video track) whose sound is a tone
+    of 150 + 20 * seed Hz with a little noise."""
+    from emotion_bench.clips import write_clip
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr
     tone = 0.3 * np.sin(2 * np.pi * (150 + 20 * seed) * t) + 0.05 * rng.standard_normal(t.size)
-    samples = np.ascontiguousarray(np.stack([tone] * channels).astype(np.float32))  # (channels, samples), planar
-    layout = "stereo" if channels == 2 else "mono"
-    with av.open(str(path), "w") as container:  # streams are set up before anything is written
-        picture = container.add_stream("mpeg4", rate=10, width=32, height=32, pix_fmt="yuv420p") if video else None
-        sound = container.add_stream("aac", rate=sr, layout=layout) if audio else None
-        for _ in range(int(seconds * 10) if picture else 0):
-            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 128, np.uint8), format="rgb24")
-            container.mux(picture.encode(frame))
-        for start in range(0, samples.shape[1] if sound else 0, 1024):
-            frame = av.AudioFrame.from_ndarray(samples[:, start:start + 1024].copy(), format="fltp", layout=layout)
-            frame.sample_rate, frame.pts = sr, start
-            container.mux(sound.encode(frame))
-        for stream in (picture, sound):
-            if stream:
-                container.mux(stream.encode(None))  # flush the encoder
-    return path
+    return write_clip(path, tone, sr, channels=channels, video=video, audio=audio)
 
 
 def make_pretrained(root):
