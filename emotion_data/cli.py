@@ -71,10 +71,10 @@ def parse_args(argv=None):
                    help="CMU: TSV/CSV of segment id + score in [-3, 3] (MOSI default: Raw/Labels/OpinionLevelSentiment.csv); "
                         f"MELD: {' or '.join(meld.LABEL_SETS)} (default emotion)")
     g = p.add_argument_group("MSP-Podcast")
-    g.add_argument("--task", choices=("categorical", "dimensional"), default="categorical",
-                   help="categorical: the 8 primary emotions; dimensional: arousal, valence, dominance (1-7)")
-    g.add_argument("--test-set", choices=msp_podcast.TEST_SETS, default="Test1",
-                   help="the Split_Set that becomes the test split (the others are left out)")
+    g.add_argument("--task", choices=("categorical", "dimensional"),
+                   help="categorical (default): the 8 primary emotions; dimensional: arousal, valence, dominance (1-7)")
+    g.add_argument("--test-set", choices=msp_podcast.TEST_SETS,
+                   help="the Split_Set that becomes the test split (default Test1; the others are left out)")
     g = p.add_argument_group("labels (IEMOCAP and manifest; written to DATA_DIR/labels.json)")
     g.add_argument("--label-column", default="label", help="manifest column holding the labels (e.g. sentiment)")
     g.add_argument("--label-columns", type=_names, metavar="A,B,C",
@@ -99,6 +99,8 @@ def parse_args(argv=None):
     if args.corpus in ("msp-podcast", "meld") and (args.fold or args.leave_one_speaker_out):
         p.error(f"{args.corpus} has the release's own splits; --fold and --leave-one-speaker-out apply to iemocap "
                 "and manifest")
+    if args.corpus != "msp-podcast" and (args.task or args.test_set):
+        p.error("--task and --test-set apply to msp-podcast")
     if args.corpus != "iemocap" and args.expect_count:
         p.error("--expect-count applies to iemocap only")
     if args.corpus not in ("iemocap", "msp-podcast", "meld") and args.no_count_check:
@@ -142,9 +144,9 @@ def main(argv=None):
             report = prepare.prepare_cmu(args.corpus, args.raw, args.pretrained, args.out, folds=args.folds,
                                          labels=args.labels and Path(args.labels), **common)
         elif args.corpus == "msp-podcast":
-            report = prepare.prepare_msp_podcast(args.raw, args.pretrained, args.out, task=args.task,
-                                                 test_set=args.test_set, count_check=not args.no_count_check,
-                                                 **common)
+            report = prepare.prepare_msp_podcast(args.raw, args.pretrained, args.out,
+                                                 task=args.task or "categorical", test_set=args.test_set or "Test1",
+                                                 count_check=not args.no_count_check, **common)
         elif args.corpus == "meld":
             report = prepare.prepare_meld(args.raw, args.pretrained, args.out, labels=args.labels or "emotion",
                                           count_check=not args.no_count_check, **common)

@@ -113,6 +113,12 @@ def test_count_check_against_the_documented_figures(tree, pretrained, tmp_path):
     assert not (tmp_path / "out").exists()  # stopped before any work
 
 
+def test_labels_option_names_the_label_set(tree, capsys):
+    with pytest.raises(SystemExit):
+        prepare_data.parse_args(["meld", "--raw", str(tree), "--pretrained", "P", "--out", "D", "--labels", "valence"])
+    assert "meld --labels must be emotion or sentiment, got 'valence'" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_prepare_train_validate_score(tree, demo_assets, tmp_path, fast_binarize):
     pre, data = demo_assets / "pretrained", tmp_path / "data"

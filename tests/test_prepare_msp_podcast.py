@@ -121,6 +121,15 @@ def test_count_check_of_a_whole_release(tree, pretrained, tmp_path, monkeypatch)
                               "--out", str(tmp_path / "out")]) == 1
 
 
+def test_options_of_other_corpora_are_refused(tree, capsys):
+    for argv, message in ((["iemocap", "--task", "dimensional"], "--task and --test-set apply to msp-podcast"),
+                          (["msp-podcast", "--classes", "a,b"], "msp-podcast has the release's label set"),
+                          (["msp-podcast", "--fold", "1"], "msp-podcast has the release's own splits")):
+        with pytest.raises(SystemExit):
+            prepare_data.parse_args([*argv, "--raw", str(tree), "--pretrained", "P", "--out", "D"])
+        assert message in capsys.readouterr().err
+
+
 def train_validate_score(data, pretrained, work, arch, target_type, capsys):
     """fairseq-train (2 updates) and fairseq-validate --save-predictions on test, in this process; then
     score_predictions.py's main. Returns (predictions, metrics)."""
