@@ -325,7 +325,8 @@ def prepare_manifest(manifest, pretrained, out, *, label_columns=("label",), lab
     :class:`~emotion_data.labels.LabelOptions` (kind, classes and their order, label map, range).
     Splits: ``fold`` / ``leave_one_speaker_out`` as in :func:`prepare_iemocap` when given; else the
     manifest's own ``split`` column when every row has one; else the session split (sessions 1-3
-    train, 4 valid, 5 test) for manifests whose sessions are 1..5.
+    train, 4 valid, 5 test) for manifests whose sessions are 1..5. ``modalities`` and the rest: as
+    in :func:`prepare_iemocap`.
 
     >>> report = prepare_manifest("corpus/manifest.tsv", "pretrained", "data/demo-sentiment",
     ...                           label_columns=("sentiment",))  # doctest: +SKIP
