@@ -92,13 +92,13 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
                    max_frames=MAX_FRAMES, modalities=MODALITIES, tokenizer_factory=None, bpe_factory=None):
     """Resolve labels, tokenize, binarize and report ``utterances`` (splits assigned) into ``out_dir``; return the report.
 
-    ``labels`` (:class:`~emotion_data.labels.LabelOptions`) turns the label strings into the label
-    set written to ``labels.json``. ``modalities``: ``("speech", "text")``, or ``("speech",)`` for a
+    ``labels`` (:class:`~emotion_data.labels.LabelOptions`) turns the label strings into the label set
+    written to ``labels.json``. ``modalities``: ``("speech", "text")``, or ``("speech",)`` for a
     speech-only data directory (no ``text/``; transcripts are neither needed nor tokenized; trains
-    ``ssl_emotion_speech_only``). ``problems`` are the adapter's per-utterance problems. Any failed utterance fails the run with
-    :class:`PreparationError` (after writing an incomplete report naming each file and problem),
-    unless ``skip_bad``: then failed utterances are left out and listed in the report and in
-    ``dropped.tsv``. Skips all work when ``out_dir`` already holds this very preparation.
+    ``ssl_emotion_speech_only``). ``problems`` are the adapter's per-utterance problems. Any failed
+    utterance fails the run with :class:`PreparationError` (after writing an incomplete report naming
+    each file and problem), unless ``skip_bad``: then failed utterances are left out and listed in the
+    report and in ``dropped.tsv``. Skips all work when ``out_dir`` already holds this very preparation.
     """
     out_dir, problems, modalities = Path(out_dir), list(problems), tuple(modalities)
     if modalities not in (MODALITIES, ("speech",)):

@@ -1,11 +1,12 @@
 """Task ``multimodal_emotion``: speech tokens + text tokens -> emotion targets (paper section 3).
 
 Reads a prepared data directory (``speech/``, ``text/``, ``label/``, ``ids/``, ``labels.json``; see
-docs/model.md; a speech-only directory has no ``text/`` and trains ``ssl_emotion_speech_only``), builds the ``ssl_emotion`` model and registers its head, whose shape comes from the
-label space (``--target-type`` over the data's labels, :mod:`emotion_core.label_spaces`). The labels
-are stored in the task's config, so a checkpoint carries its class or dimension names. Inputs are
-truncated to each encoder's positions, which the task takes from the built model (fairseq-train
-and fairseq-validate build the model before loading any split).
+docs/model.md; a speech-only directory has no ``text/`` and trains ``ssl_emotion_speech_only``),
+builds the ``ssl_emotion`` model and registers its head, whose shape comes from the label space
+(``--target-type`` over the data's labels, :mod:`emotion_core.label_spaces`). The labels are stored
+in the task's config, so a checkpoint carries its class or dimension names. Inputs are truncated to
+each encoder's positions, which the task takes from the built model (fairseq-train and
+fairseq-validate build the model before loading any split).
 """
 import contextlib
 import json
