@@ -120,7 +120,7 @@ def test_labels_option_names_the_label_set(tree, capsys):
 
 
 @pytest.mark.slow
-def test_prepare_train_validate_score(tree, demo_assets, tmp_path, fast_binarize):
+def test_prepare_train_validate_score(tree, demo_assets, tmp_path):
     pre, data = demo_assets / "pretrained", tmp_path / "data"
     argv = ["meld", "--raw", str(tree), "--pretrained", str(pre), "--out", str(data), "--no-count-check"]
     assert prepare_data.main(argv) == 1  # the undecodable clip fails the run, naming it
