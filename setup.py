@@ -17,6 +17,7 @@ setup(
         "fairseq-fixed==0.12.3.1",
         "soundfile",
         "soxr",
+        "av",
         "numpy<2",
         "scikit-learn",
         "scipy",

@@ -35,6 +35,7 @@ import signal
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -325,10 +326,17 @@ def tokenize_rtf(seconds, threads, device, seed=0):
 
     baseline: fairseq's feature extractor and ``forward_idx``; exact: the tokenizer's bit-exact
     quantizer; fast: also the matrix-product feature extractor on CPU (``exact=False``), with the
-    fraction of frames whose token differs from fairseq's.
+    fraction of frames whose token differs from fairseq's; exact_mp4: what data preparation does for
+    MELD, the same audio read from mp4 clips (48 kHz stereo AAC beside a video track: decoded,
+    downmixed and resampled by ``load_audio``) then the exact tokenizer; mp4_decode: the reading alone.
     """
     import logging
+    import tempfile
 
+    import soxr
+
+    from emotion_bench.clips import write_clip
+    from emotion_data.audio import load_audio
     from emotion_data.speech_tokenizer import SpeechTokenizer
     from emotion_demo.vq_wav2vec_standin import build_model as build_wav2vec, release_args
     from emotion_bench.tokenize_rtf import utterances
@@ -346,17 +354,21 @@ def tokenize_rtf(seconds, threads, device, seed=0):
         x = torch.from_numpy(wav)[None].to(device)
         return model.vector_quantizer.forward_idx(model.feature_extractor(x))[1].squeeze(0)
 
-    paths = {"baseline": fairseq_path, "exact": exact.indices, "fast": fast.indices}
-    with torch.inference_mode():
-        for fn in paths.values():  # warm-up
-            fn(wavs[0])
+    clip_dir = tempfile.TemporaryDirectory()
+    clips = [write_clip(Path(clip_dir.name) / f"dia0_utt{i}.mp4", soxr.resample(w, 16000, 48000), 48000)
+             for i, w in enumerate(wavs)]
+    paths = {"baseline": (fairseq_path, wavs), "exact": (exact.indices, wavs), "fast": (fast.indices, wavs),
+             "exact_mp4": (lambda clip: exact.indices(load_audio(clip)), clips), "mp4_decode": (load_audio, clips)}
+    with torch.inference_mode(), clip_dir:
+        for fn, inputs in paths.values():  # warm-up
+            fn(inputs[0])
         times = {name: [] for name in paths}
         for _ in range(2):  # interleaved passes; the faster counts (shared cores)
-            for name, fn in paths.items():
+            for name, (fn, inputs) in paths.items():
                 _sync(device)
                 start = time.perf_counter()
-                for wav in wavs:
-                    fn(wav)
+                for item in inputs:
+                    fn(item)
                 _sync(device)
                 times[name].append(time.perf_counter() - start)
         pairs = [(fast.indices(wav), fairseq_path(wav).cpu()) for wav in wavs]

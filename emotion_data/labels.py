@@ -14,6 +14,7 @@
 A label that does not fit is a :class:`~emotion_core.manifest.Problem` naming the utterance's file
 and line, so every bad label is reported at once.
 """
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -21,6 +22,8 @@ from typing import Optional, Tuple
 from emotion_core.labels import DATA_KINDS, LabelError, LabelInfo, choose_classes
 from emotion_core.manifest import Problem
 from emotion_core.numbers import parse_number
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class LabelOptions:
     label_map: Tuple[Tuple[str, str], ...] = ()  # categorical: (from, to) renames applied first
     value_range: Optional[Tuple[float, float]] = None  # regression / dimensional: inclusive bounds
     dimensions: Tuple[str, ...] = ()  # dimensional: the dimension names (the manifest's label columns)
+    fixed_classes: bool = False  # categorical: ``classes`` is the corpus's own label set (MSP-Podcast, MELD):
+    #                              a class no utterance has (a partial tree) is kept and logged, not an error
 
     def __post_init__(self):
         if self.kind is not None and self.kind not in DATA_KINDS:
@@ -52,7 +57,7 @@ class LabelOptions:
         """The options as plain JSON values (recorded in the report and the preparation's fingerprint)."""
         return {"kind": self.kind, "classes": None if self.classes is None else list(self.classes),
                 "label_map": dict(self.label_map), "range": None if self.value_range is None else list(self.value_range),
-                "dimensions": list(self.dimensions)}
+                "dimensions": list(self.dimensions), "fixed_classes": self.fixed_classes}
 
 
 def _kind(utterances, options):
@@ -107,7 +112,12 @@ def resolve_labels(utterances, options):
             problems.append(Problem(u.id, where, f"label: {err}"))
             continue
         kept.append(u)
-    if kind == "categorical":
+    if kind == "categorical" and options.fixed_classes:
+        absent = sorted(set(options.classes) - {u.label for u in kept})
+        if absent:
+            logger.warning("no utterance of class(es) %s: the label set keeps them", ", ".join(absent))
+        info = LabelInfo("categorical", tuple(options.classes))
+    elif kind == "categorical":
         names = choose_classes([u.label for u in kept], options.classes)
         info = LabelInfo("categorical", names)
     else:

@@ -1,6 +1,7 @@
 """From a corpus listing to the data directory the task reads (see docs/data_preparation.md).
 
-Public entry points: :func:`prepare_iemocap`, :func:`prepare_cmu`, :func:`prepare_manifest`. Each
+Public entry points: :func:`prepare_iemocap`, :func:`prepare_cmu`, :func:`prepare_msp_podcast`,
+:func:`prepare_meld`, :func:`prepare_manifest`. Each
 lists the corpus (``emotion_data.corpora``, ``emotion_core.manifest``), assigns splits
 (``emotion_data.splits``) and calls :func:`build_data_dir`, which resolves the labels
 (``emotion_data.labels``), tokenizes speech (vq-wav2vec k-means, resumable, ``workers``
@@ -16,6 +17,7 @@ processes; ``emotion_data.speech_tokens``) and text (GPT-2 BPE), binarizes with
 import hashlib
 import json
 import logging
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -27,7 +29,7 @@ from emotion_core.layout import PretrainedLayout
 from emotion_core.manifest import MANIFEST_COLUMNS, Problem, is_known_speaker, read_manifest, write_manifest
 from emotion_data import splits as splits_mod
 from emotion_data.binarize import binarize, remove_interrupted_work, unknown_rate
-from emotion_data.corpora import cmu_mosi, iemocap
+from emotion_data.corpora import cmu_mosi, iemocap, meld, msp_podcast
 from emotion_data.labels import LabelOptions, label_line, resolve_labels
 from emotion_data.speech_tokens import AudioDigests, TokenCache, file_digest, tokenize_speech, utterance_key
 
@@ -37,6 +39,7 @@ MAX_FRAMES = MAX_SPEECH_FRAMES  # default speech tokens kept per utterance (--ma
 CACHE_FILE = Path(".cache") / "speech_tokens.tsv"  # finished utterances, appended and flushed one by one
 DIGEST_FILE = Path(".cache") / "audio_digests.tsv"  # content digest of each audio file, by path, size and mtime
 REPORT_FILE = "prepare_report.json"
+MODALITIES = ("speech", "text")  # what a data directory holds by default (--modalities)
 MAX_LISTED = 200  # ids listed per report entry (counts are always complete)
 IEMOCAP_LABELS = LabelOptions(classes=PAPER_CLASSES, label_map=(("excited", "happy"),))  # the paper's 4 classes
 
@@ -115,35 +118,43 @@ def _aggregate(problems):
 
 def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, source, labels=LabelOptions(),
                    drop_zero="none", allow_speaker_overlap=False, corpus_stats=None, split_description=None,
-                   unassigned=(), workers=1, skip_bad=False, max_frames=MAX_FRAMES, tokenizer_factory=None,
-                   bpe_factory=None):
+                   unassigned=(), workers=1, skip_bad=False, max_frames=MAX_FRAMES, modalities=MODALITIES,
+                   tokenizer_factory=None, bpe_factory=None):
     """Resolve labels, tokenize, binarize and report ``utterances`` (splits assigned) into ``out_dir``; return the report.
 
     ``labels`` (:class:`~emotion_data.labels.LabelOptions`) turns the label strings into the label
     set written to ``labels.json``. ``drop_zero`` (regression): leave out the segments scored exactly 0
     from no split (``none``), the valid and test splits (``eval``) or every split (``all``), as the
-    original code's binary-accuracy mode did; counted in the report. ``problems`` are the adapter's
-    per-utterance problems. A known speaker in both the train and the test split is an error unless
-    ``allow_speaker_overlap`` (speakers that are empty or "unknown" are exempt, and counted). Any failed utterance fails the run with
-    :class:`PreparationError` (after writing an incomplete report naming each file and problem),
-    unless ``skip_bad``: then failed utterances are left out and listed in the report and in
-    ``dropped.tsv``. Skips all work when ``out_dir`` already holds this very preparation.
+    original code's binary-accuracy mode did; counted in the report. ``modalities``: ``("speech", "text")``,
+    or ``("speech",)`` for a speech-only data directory (no ``text/``; transcripts are neither needed nor
+    tokenized; trains ``ssl_emotion_speech_only``). ``problems`` are the adapter's per-utterance problems.
+    A known speaker in both the train and the test split is an error unless ``allow_speaker_overlap``
+    (speakers that are empty or "unknown" are exempt, and counted); the overlap is reported either way.
+    Any failed utterance fails the run with :class:`PreparationError` (after writing an incomplete
+    report naming each file and problem), unless ``skip_bad``: then failed utterances are left out and
+    listed in the report and in ``dropped.tsv``. Skips all work when ``out_dir`` already holds this
+    very preparation.
     """
-    out_dir, problems = Path(out_dir), list(problems)
+    out_dir, problems, modalities = Path(out_dir), list(problems), tuple(modalities)
+    if modalities not in (MODALITIES, ("speech",)):
+        raise PreparationError(f"modalities must be speech and text, or speech alone; got {', '.join(modalities)}")
+    with_text = "text" in modalities
     if Path(source).is_file():  # a manifest: the data directory's own manifest.tsv must not replace it
         check_not_an_input(out_dir / "manifest.tsv", [source], what="--out DIR writes DIR/manifest.tsv:")
     layout = PretrainedLayout(pretrained)
-    layout.check(layout.vq_wav2vec, layout.speech_dict, layout.text_dict, layout.bpe_encoder_json, layout.bpe_vocab)
+    needed = [layout.vq_wav2vec, layout.speech_dict]
+    needed += [layout.text_dict, layout.bpe_encoder_json, layout.bpe_vocab] if with_text else []
+    layout.check(*needed)
     utterances, info, left_out, label_problems = resolve_labels(utterances, labels)
     problems += label_problems
     utterances, zeros = _drop_zero(utterances, info, drop_zero)
     overlap = speaker_overlap(utterances, allow_speaker_overlap)
     if not utterances:
         raise PreparationError(f"{source}: no utterance to prepare" + (f"; problems:\n{_aggregate(problems)}" if problems else ""))
-    digests = {p.name: file_digest(p) for p in (layout.vq_wav2vec, layout.speech_dict, layout.text_dict,
-                                                  layout.bpe_encoder_json, layout.bpe_vocab)}
+    digests = {p.name: file_digest(p) for p in needed}
     options = {"corpus": corpus, "max_frames": max_frames, "skip_bad": skip_bad, "split": split_description,
-               "labels": labels.describe(), "drop_zero": drop_zero, "allow_speaker_overlap": allow_speaker_overlap}
+               "labels": labels.describe(), "drop_zero": drop_zero, "allow_speaker_overlap": allow_speaker_overlap,
+               "modalities": list(modalities)}
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_interrupted_work(out_dir)
     audio_digests = AudioDigests(out_dir / DIGEST_FILE)
@@ -157,19 +168,21 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     (out_dir / REPORT_FILE).unlink(missing_ok=True)  # incomplete from here on
 
     # text: GPT-2 BPE ids
-    bpe = (bpe_factory or load_text_bpe)(layout.bpe_encoder_json, layout.bpe_vocab)
     text_lines = {}
-    for u in utterances:
-        if not u.text.strip():
-            problems.append(Problem(u.id, str(source), "empty transcript"))
-        else:
-            text_lines[u.id] = bpe.encode(u.text.strip())
+    if with_text:
+        bpe = (bpe_factory or load_text_bpe)(layout.bpe_encoder_json, layout.bpe_vocab)
+        for u in utterances:
+            if not u.text.strip():
+                problems.append(Problem(u.id, str(source), "empty transcript"))
+            else:
+                text_lines[u.id] = bpe.encode(u.text.strip())
 
     # speech: vq-wav2vec tokens, resumable
     cache = TokenCache(out_dir / CACHE_FILE, digests[layout.vq_wav2vec.name])
     try:
         speech, speech_problems, speech_summary = tokenize_speech(
-            [u for u in utterances if u.id in text_lines], keys, layout.vq_wav2vec, cache, workers, tokenizer_factory)
+            [u for u in utterances if u.id in text_lines or not with_text], keys, layout.vq_wav2vec, cache, workers,
+            tokenizer_factory)
     finally:
         cache.close()
     problems += speech_problems
@@ -182,7 +195,8 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     downmixed = [u.id for u in kept if speech[u.id]["channels"] > 1]
     report = {
         "complete": False, "fingerprint": fingerprint, "corpus": corpus, "source": str(source),
-        "pretrained": str(layout.root), "labels": info.to_json(), "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "pretrained": str(layout.root), "labels": info.to_json(), "modalities": list(modalities),
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "split": split_description, "options": options, "speaker_overlap": overlap,
         "counts": {"kept": len(kept), "failed": len(problems), "not_in_any_split": len(unassigned),
                    "left_out_labels": left_out, "dropped_zero": zeros,
@@ -216,23 +230,24 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     for s, us in by_split.items():
         if not us:
             logger.warning("split %s is empty: no %s/%s.bin is written", s, "speech", s)
-    speech_lines = {s: [" ".join(speech[u.id]["tokens"][:max_frames]) for u in us] for s, us in by_split.items()}
-    text_split_lines = {s: [text_lines[u.id] for u in us] for s, us in by_split.items()}
-    all_speech = [l for ls in speech_lines.values() for l in ls]
-    all_text = [l for ls in text_split_lines.values() for l in ls]
-    report["unknown_token_rate"] = {"speech": unknown_rate(layout.speech_dict, all_speech),
-                                    "text": unknown_rate(layout.text_dict, all_text)}
+    lines = {"speech": {s: [" ".join(speech[u.id]["tokens"][:max_frames]) for u in us] for s, us in by_split.items()}}
+    if with_text:
+        lines["text"] = {s: [text_lines[u.id] for u in us] for s, us in by_split.items()}
+    dicts = {"speech": layout.speech_dict, "text": layout.text_dict}
+    report["unknown_token_rate"] = {m: unknown_rate(dicts[m], [l for ls in lines[m].values() for l in ls])
+                                    for m in modalities}
     if report["unknown_token_rate"]["speech"] > 0:
         logger.warning("%.2f%% of speech tokens are not in %s: does the dictionary match the checkpoint?",
                        100 * report["unknown_token_rate"]["speech"], layout.speech_dict)
-    binarize(out_dir, {"speech": (layout.speech_dict, speech_lines), "text": (layout.text_dict, text_split_lines)},
-             workers=workers)
-    files = ["manifest.tsv", "speech/dict.txt", "text/dict.txt"]
+    binarize(out_dir, {m: (dicts[m], lines[m]) for m in modalities}, workers=workers)
+    if not with_text:  # an earlier preparation's text tokens: the task would load them
+        shutil.rmtree(out_dir / "text", ignore_errors=True)
+    files = ["manifest.tsv", *(f"{m}/dict.txt" for m in modalities)]
     for s, us in by_split.items():
         if us:
             atomic_write_lines(out_dir / "label" / f"{s}.label", [label_line(info, u.label) for u in us])
             atomic_write_lines(out_dir / "ids" / f"{s}.id", [u.id for u in us])
-            files += [f"{m}/{s}.{e}" for m in ("speech", "text") for e in ("bin", "idx")]
+            files += [f"{m}/{s}.{e}" for m in modalities for e in ("bin", "idx")]
             files += [f"label/{s}.label", f"ids/{s}.id"]
         else:
             for stale in (out_dir / "label" / f"{s}.label", out_dir / "ids" / f"{s}.id"):
@@ -255,7 +270,7 @@ def _split(utterances, fold=None, speaker=None, folds_file=None, video_of=None):
 
 def prepare_iemocap(raw, pretrained, out, *, fold=None, leave_one_speaker_out=None, labels=IEMOCAP_LABELS,
                     expect_count=None, count_check=True, workers=1, skip_bad=False, max_frames=MAX_FRAMES,
-                    allow_speaker_overlap=False, **factories):
+                    allow_speaker_overlap=False, modalities=MODALITIES, **factories):
     """Prepare IEMOCAP's utterances into ``out``; by default the paper's 4 classes (neutral, happy+excited, sad, angry).
 
     Args:
@@ -277,6 +292,8 @@ def prepare_iemocap(raw, pretrained, out, *, fold=None, leave_one_speaker_out=No
         workers: speech-tokenization processes (also passed to fairseq-preprocess).
         skip_bad: leave failed utterances out (listed in the report) instead of failing the run.
         max_frames: speech tokens kept per utterance (the rest is truncated and counted).
+        modalities: ``("speech", "text")``, or ``("speech",)`` for a speech-only data directory
+            (the adapter still reads the transcripts).
         **factories: ``tokenizer_factory`` / ``bpe_factory`` replacing the production tokenizers (tests).
 
     Returns the report (``prepare_report.json``'s content).
@@ -297,11 +314,12 @@ def prepare_iemocap(raw, pretrained, out, *, fold=None, leave_one_speaker_out=No
     return build_data_dir(out, pretrained, assigned, listing.problems, corpus="iemocap", source=raw, labels=labels,
                           allow_speaker_overlap=allow_speaker_overlap,
                           corpus_stats=listing.stats, split_description=description, unassigned=unassigned,
-                          workers=workers, skip_bad=skip_bad, max_frames=max_frames, **factories)
+                          workers=workers, skip_bad=skip_bad, max_frames=max_frames, modalities=modalities,
+                          **factories)
 
 
 def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, drop_zero="none", workers=1, skip_bad=False,
-                max_frames=MAX_FRAMES, allow_speaker_overlap=False, **factories):
+                max_frames=MAX_FRAMES, allow_speaker_overlap=False, modalities=MODALITIES, **factories):
     """Prepare CMU-MOSI (``corpus="mosi"``) or CMU-MOSEI (``"mosei"``) sentiment segments into ``out``.
 
     Args:
@@ -318,7 +336,7 @@ def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, drop_zero="
             zero-scored segment in valid and test) or ``all`` (nor in train): the original code's
             binary mode removed them (whether from training too is not known); see
             docs/reproduce.md's protocols.
-        workers, skip_bad, max_frames, **factories: as in :func:`prepare_iemocap`.
+        workers, skip_bad, max_frames, modalities, **factories: as in :func:`prepare_iemocap`.
 
     The labels are regression scores in [-3, 3] (``labels.json``: kind regression, range [-3, 3]).
 
@@ -337,12 +355,13 @@ def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, drop_zero="
     return build_data_dir(out, pretrained, assigned, listing.problems, corpus=corpus, source=raw, labels=scores,
                           drop_zero=drop_zero, allow_speaker_overlap=allow_speaker_overlap,
                           corpus_stats=listing.stats, split_description=description, unassigned=unassigned,
-                          workers=workers, skip_bad=skip_bad, max_frames=max_frames, **factories)
+                          workers=workers, skip_bad=skip_bad, max_frames=max_frames, modalities=modalities,
+                          **factories)
 
 
 def prepare_manifest(manifest, pretrained, out, *, label_columns=("label",), labels=LabelOptions(), fold=None,
                      leave_one_speaker_out=None, workers=1, skip_bad=False, max_frames=MAX_FRAMES,
-                     allow_speaker_overlap=False, **factories):
+                     allow_speaker_overlap=False, modalities=MODALITIES, **factories):
     """Prepare any corpus given as a ``manifest.tsv`` (see ``emotion_core.manifest``) into ``out``.
 
     ``label_columns``: the manifest column holding the label, or one column per dimension
@@ -350,7 +369,8 @@ def prepare_manifest(manifest, pretrained, out, *, label_columns=("label",), lab
     :class:`~emotion_data.labels.LabelOptions` (kind, classes and their order, label map, range).
     Splits: ``fold`` / ``leave_one_speaker_out`` as in :func:`prepare_iemocap` when given; else the
     manifest's own ``split`` column when every row has one; else the session split (sessions 1-3
-    train, 4 valid, 5 test) for manifests whose sessions are 1..5.
+    train, 4 valid, 5 test) for manifests whose sessions are 1..5. ``modalities`` and the rest: as
+    in :func:`prepare_iemocap`.
 
     >>> report = prepare_manifest("corpus/manifest.tsv", "pretrained", "data/demo-sentiment",
     ...                           label_columns=("sentiment",))  # doctest: +SKIP
@@ -365,4 +385,80 @@ def prepare_manifest(manifest, pretrained, out, *, label_columns=("label",), lab
     return build_data_dir(out, pretrained, assigned, listing.problems, corpus="manifest", source=manifest,
                           labels=labels, corpus_stats=listing.stats, split_description=description,
                           unassigned=unassigned, workers=workers, skip_bad=skip_bad, max_frames=max_frames,
-                          allow_speaker_overlap=allow_speaker_overlap, **factories)
+                          allow_speaker_overlap=allow_speaker_overlap, modalities=modalities, **factories)
+
+
+def prepare_msp_podcast(raw, pretrained, out, *, task="categorical", test_set="Test1", modalities=MODALITIES,
+                        count_check=True, workers=1, skip_bad=False, max_frames=MAX_FRAMES, **factories):
+    """Prepare MSP-Podcast's speaking turns into ``out`` with the release's partition.
+
+    Args:
+        raw: the release folder (``Audios/``, ``Transcripts/``, ``Labels/labels_consensus.csv`` or ``.json``).
+        pretrained, out: as in :func:`prepare_iemocap`.
+        task: ``"categorical"``: the 8 primary emotions (:data:`~emotion_data.corpora.msp_podcast.CLASSES`,
+            in that order; O and X turns are left out and counted); ``"dimensional"``: arousal,
+            valence, dominance on the release's 1-7 scale (every turn).
+        test_set: the Split_Set that becomes the test split (Test1, Test2 or Test3); Train is train
+            and Development valid; the other test sets are left out and counted.
+        modalities: ``("speech",)`` prepares a speech-only data directory: turns without a
+            transcript are then kept.
+        count_check: False skips the check of the turns per Split_Set against release 1.11's
+            documented figures (done when ``Audios/`` holds that release's 151,654 files).
+        workers, skip_bad, max_frames, **factories: as in :func:`prepare_iemocap`.
+
+    >>> report = prepare_msp_podcast("MSP-PODCAST-Publish-1.11", "pretrained", "data/msp")  # doctest: +SKIP
+    >>> report["labels"]["names"][:3]  # doctest: +SKIP
+    ['anger', 'sadness', 'happiness']
+    """
+    listing = msp_podcast.list_msp_podcast(raw, task, test_set, need_text="text" in modalities)
+    if not msp_podcast.is_whole_release(listing):
+        logger.info("MSP-Podcast: Audios/ holds %d files, not release %s's %d: no count check",
+                    listing.stats["audio_files"], msp_podcast.RELEASE, msp_podcast.RELEASE_AUDIO_FILES)
+    elif count_check:
+        msp_podcast.check_count(listing)
+    if task == "categorical":
+        labels = LabelOptions(kind="categorical", classes=msp_podcast.CLASSES, fixed_classes=True)
+    else:
+        labels = LabelOptions(kind="dimensional", dimensions=msp_podcast.DIMENSIONS,
+                              value_range=msp_podcast.VALUE_RANGE)
+    description = {"strategy": "release", "train": "Train", "valid": "Development", "test": test_set,
+                   "left_out": listing.stats["left_out_sets"]}
+    return build_data_dir(out, pretrained, listing.utterances, listing.problems, corpus="msp-podcast", source=raw,
+                          labels=labels, corpus_stats=listing.stats, split_description=description,
+                          workers=workers, skip_bad=skip_bad, max_frames=max_frames, modalities=modalities,
+                          allow_speaker_overlap=True,  # the release's split: overlap reported
+                          **factories)
+
+
+def prepare_meld(raw, pretrained, out, *, labels="emotion", modalities=MODALITIES, count_check=True, workers=1,
+                 skip_bad=False, max_frames=MAX_FRAMES, **factories):
+    """Prepare MELD's utterances (the audio track of each clip, the repaired transcript) into ``out``.
+
+    Args:
+        raw: the ``MELD.Raw`` folder: the three ``*_sent_emo.csv`` files and the extracted clip folders.
+        pretrained, out: as in :func:`prepare_iemocap`.
+        labels: ``"emotion"`` (7 classes: neutral, joy, sadness, anger, surprise, fear, disgust) or
+            ``"sentiment"`` (neutral, positive, negative).
+        modalities: ``("speech",)`` for a speech-only data directory.
+        count_check: False skips the check of the utterances per split and class against the
+            documented figures (a partial or edited tree).
+        workers, skip_bad, max_frames, **factories: as in :func:`prepare_iemocap`; clips that cannot
+            be decoded fail the run, or are left out and listed with ``skip_bad``.
+
+    The splits are the release's: train, dev (valid), test.
+
+    >>> report = prepare_meld("MELD.Raw", "pretrained", "data/meld", workers=2)  # doctest: +SKIP
+    >>> report["labels"]["names"]  # doctest: +SKIP
+    ['neutral', 'joy', 'sadness', 'anger', 'surprise', 'fear', 'disgust']
+    """
+    listing = meld.list_meld(raw, labels)
+    if count_check:
+        meld.check_count(listing)
+    classes = LabelOptions(kind="categorical", classes=meld.LABEL_SETS[labels][1], fixed_classes=True)
+    description = {"strategy": "release", "train": meld.SPLIT_FILES["train"], "valid": meld.SPLIT_FILES["valid"],
+                   "test": meld.SPLIT_FILES["test"]}
+    return build_data_dir(out, pretrained, listing.utterances, listing.problems, corpus="meld", source=raw,
+                          labels=classes, corpus_stats=listing.stats, split_description=description,
+                          workers=workers, skip_bad=skip_bad, max_frames=max_frames, modalities=modalities,
+                          allow_speaker_overlap=True,  # the release's split: overlap reported
+                          **factories)

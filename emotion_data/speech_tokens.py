@@ -162,14 +162,12 @@ def _tokenize(item):
 
 
 def _duration(u):
+    from emotion_data.audio import audio_duration
+
     if u.start is not None and u.end is not None:
         return u.end - u.start
-    try:
-        import soundfile
-
-        return soundfile.info(u.audio).duration - (u.start or 0.0)
-    except Exception:  # unreadable: reported when tokenized
-        return 0.0
+    whole = audio_duration(u.audio)  # None when unreadable: reported when tokenized
+    return 0.0 if whole is None else whole - (u.start or 0.0)
 
 
 def tokenize_speech(utterances, keys, checkpoint, cache, workers=1, factory=None):

@@ -123,6 +123,13 @@ class SSLEmotionModel(BaseFairseqModel):
     def build_model(cls, cfg, task):
         """Build the encoders of the used modalities with the task's dictionaries."""
         dictionaries = {"speech": task.speech_dictionary, "text": task.text_dictionary}
+        absent = [m for m in _used_modalities(cfg) if dictionaries[m] is None]
+        if absent:
+            data = getattr(getattr(task, "cfg", None), "data", "the data directory")
+            raise FileNotFoundError(
+                f"--arch {getattr(cfg, '_name', None) or getattr(cfg, 'arch', 'ssl_emotion')} uses {absent[0]}, but "
+                f"{data} holds no {absent[0]} tokens (no {absent[0]}/dict.txt: prepared with --modalities speech?); "
+                "train ssl_emotion_speech_only on it, or prepare the corpus with both modalities")
         encoders = {m: _build_encoder(cfg, m, dictionaries[m]) for m in _used_modalities(cfg)}
         return cls(cfg, encoders, {m: dictionaries[m].pad() for m in encoders})
 

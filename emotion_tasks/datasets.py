@@ -1,6 +1,7 @@
 """Datasets of one split of a prepared data directory (layout: notes in docs/model.md).
 
-``DATA_DIR/{speech,text}/{split}.bin/.idx`` hold the binarized tokens, ``label/{split}.label`` one
+``DATA_DIR/{speech,text}/{split}.bin/.idx`` hold the binarized tokens (a speech-only directory,
+prepared with ``--modalities speech``, has no ``text/``), ``label/{split}.label`` one
 label per line (a class name, a score, or tab-separated scores of the dimensions named in
 ``labels.json``), ``ids/{split}.id`` one utterance id per line, all in the same order.
 """
@@ -22,6 +23,11 @@ from fairseq.data import (
 )
 
 MODALITIES = ("speech", "text")
+
+
+def data_modalities(data_dir):
+    """The modalities a data directory holds: speech always, text unless it is speech-only (no ``text/``)."""
+    return tuple(m for m in MODALITIES if m == "speech" or os.path.isdir(os.path.join(data_dir, m)))
 
 
 def load_tokens(data_dir, modality, split, dictionary, max_positions=None):
@@ -75,19 +81,21 @@ def build_split(tokens, labels, ids, pad, seed, where, feature_keys=None):
     are therefore length-grouped: little padding, and ``--max-tokens`` bounds the padded size.
 
     Args:
-        tokens: {"speech": dataset, "text": dataset}, each item a 1-D LongTensor starting with <s>.
+        tokens: {"speech": dataset, "text": dataset} (speech alone for a speech-only directory), each
+            item a 1-D LongTensor starting with <s>.
         labels: parsed targets; ids: utterance ids (checked to have one entry per row).
-        pad: {"speech": pad index, "text": pad index}.
+        pad: {modality: pad index} of the modalities in ``tokens``.
         feature_keys: one int per row for the frozen-feature cache, put in ``net_input["feature_keys"]``
             (None: left out).
     """
     n = len(tokens["speech"])
-    for name, size in [("text tokens", len(tokens["text"])), ("labels", len(labels)), ("ids", len(ids))]:
+    others = [(f"{m} tokens", len(tokens[m])) for m in tokens if m != "speech"]
+    for name, size in [*others, ("labels", len(labels)), ("ids", len(ids))]:
         if size != n:
             raise ValueError(f"{where}: {size} {name} but {n} speech token rows; the files of a split "
                              "must have one entry per utterance, in the same order")
-    sizes = tokens["speech"].sizes + tokens["text"].sizes  # padded cost of a row in a batch
-    net_input = {f"{m}_tokens": RightPadDataset(tokens[m], pad_idx=pad[m]) for m in MODALITIES}
+    sizes = sum(t.sizes for t in tokens.values())  # padded cost of a row in a batch
+    net_input = {f"{m}_tokens": RightPadDataset(t, pad_idx=pad[m]) for m, t in tokens.items()}
     if feature_keys is not None:
         net_input["feature_keys"] = RawLabelDataset(feature_keys)  # collated to a (B,) LongTensor
     dataset = NestedDictionaryDataset(
@@ -96,7 +104,7 @@ def build_split(tokens, labels, ids, pad, seed, where, feature_keys=None):
             "net_input": net_input,
             "target": RawLabelDataset(labels),
             "nsentences": NumSamplesDataset(),
-            "ntokens": NumelDataset(ConcatSentencesDataset(tokens["speech"], tokens["text"]), reduce=True),
+            "ntokens": NumelDataset(ConcatSentencesDataset(*tokens.values()), reduce=True),
         },
         sizes=[sizes],
     )

@@ -1,11 +1,12 @@
 """Task ``multimodal_emotion``: speech tokens + text tokens -> emotion targets (paper section 3).
 
 Reads a prepared data directory (``speech/``, ``text/``, ``label/``, ``ids/``, ``labels.json``; see
-docs/model.md), builds the ``ssl_emotion`` model and registers its head, whose shape comes from the
-label space (``--target-type`` over the data's labels, :mod:`emotion_core.label_spaces`). The labels
-are stored in the task's config, so a checkpoint carries its class or dimension names. Inputs are
-truncated to each encoder's positions, which the task takes from the built model (fairseq-train
-and fairseq-validate build the model before loading any split).
+docs/model.md; a speech-only directory has no ``text/`` and trains ``ssl_emotion_speech_only``),
+builds the ``ssl_emotion`` model and registers its head, whose shape comes from the label space
+(``--target-type`` over the data's labels, :mod:`emotion_core.label_spaces`). The labels are stored
+in the task's config, so a checkpoint carries its class or dimension names. Inputs are truncated to
+each encoder's positions, which the task takes from the built model (fairseq-train and
+fairseq-validate build the model before loading any split).
 """
 import contextlib
 import json
@@ -76,8 +77,9 @@ class MultimodalEmotionTask(FairseqTask):
     """Multimodal (speech + text) emotion recognition on a prepared data directory."""
 
     def __init__(self, cfg, speech_dictionary, text_dictionary, label_info=None):
-        """``label_info``: the labels (:class:`~emotion_core.labels.LabelInfo`); None: those of data
-        prepared before labels.json existed (the paper's four emotions, or scores)."""
+        """``text_dictionary``: None for a speech-only data directory. ``label_info``: the labels
+        (:class:`~emotion_core.labels.LabelInfo`); None: those of data prepared before labels.json
+        existed (the paper's four emotions, or scores)."""
         super().__init__(cfg)
         self.label_space = label_space(cfg.target_type, label_info)
         self.speech_dictionary = speech_dictionary
@@ -105,13 +107,14 @@ class MultimodalEmotionTask(FairseqTask):
     def setup_task(cls, cfg, **kwargs):
         if not os.path.isdir(cfg.data):
             raise FileNotFoundError(f"data directory {cfg.data} not found")
-        dicts = [cls.load_dictionary(os.path.join(cfg.data, m, "dict.txt")) for m in datasets.MODALITIES]
-        logger.info(f"dictionaries: speech {len(dicts[0])} types, text {len(dicts[1])} types")
+        dicts = {m: cls.load_dictionary(os.path.join(cfg.data, m, "dict.txt"))
+                 for m in datasets.data_modalities(cfg.data)}
+        logger.info("dictionaries: " + ", ".join(f"{m} {len(d)} types" for m, d in dicts.items()))
         if cfg.save_predictions:  # before any work: a path that cannot be written, or an input of the run
             path = Path(cfg.save_predictions.replace("{split}", "valid"))
             path.parent.mkdir(parents=True, exist_ok=True)  # as fairseq makes --save-dir (on rank 0, maybe later)
             check_output_path(path, list(Path(cfg.data).rglob("*")), what="--save-predictions")
-        return cls(cfg, *dicts, label_info=read_labels(cfg.data, cfg.target_type))
+        return cls(cfg, dicts["speech"], dicts.get("text"), label_info=read_labels(cfg.data, cfg.target_type))
 
     def build_model(self, cfg, from_checkpoint=False):
         """Build ``ssl_emotion``, register its head for the label space and log parameter counts.
@@ -138,13 +141,12 @@ class MultimodalEmotionTask(FairseqTask):
         return model
 
     def load_dataset(self, split, combine=False, **kwargs):
-        """Load a split: tokens of both modalities (truncated to the encoders' positions), targets, ids."""
+        """Load a split: tokens of the data's modalities (truncated to the encoders' positions), targets, ids."""
         if not self.encoder_positions:
             logger.warning("loading a split before the model is built: inputs are not truncated")
         data = self.cfg.data
-        dicts = {"speech": self.speech_dictionary, "text": self.text_dictionary}
-        tokens = {m: datasets.load_tokens(data, m, split, dicts[m], self.encoder_positions.get(m))
-                  for m in datasets.MODALITIES}
+        dicts = {m: d for m, d in (("speech", self.speech_dictionary), ("text", self.text_dictionary)) if d}
+        tokens = {m: datasets.load_tokens(data, m, split, d, self.encoder_positions.get(m)) for m, d in dicts.items()}
         labels = datasets.load_labels(data, split, self.label_space)
         ids = datasets.load_ids(data, split)
         self.utterance_ids[split] = ids

@@ -165,6 +165,17 @@ def write_wav(path, seconds=0.3, sr=16000, channels=1, seed=0, silent=False):
     return path
 
 
+def write_mp4(path, seconds=0.4, sr=48000, channels=2, seed=0, video=True, audio=True):
+    """A short clip laid out like MELD's (mp4, AAC audio beside a tiny video track) whose sound is a tone
+    of 150 + 20 * seed Hz with a little noise."""
+    from emotion_bench.clips import write_clip
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    tone = 0.3 * np.sin(2 * np.pi * (150 + 20 * seed) * t) + 0.05 * rng.standard_normal(t.size)
+    return write_clip(path, tone, sr, channels=channels, video=video, audio=audio)
+
+
 def make_pretrained(root):
     """The files preparation reads from PRETRAINED: vq-wav2vec stand-in, both dict.txt, GPT-2 BPE."""
     from emotion_demo.bpe_training import train_bpe

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import write_mp4
 
-from emotion_data.audio import AudioError, load_audio, load_audio_with_info
+from emotion_data.audio import AudioError, audio_duration, load_audio, load_audio_with_info
 
 SR = 16000
 
@@ -95,3 +96,30 @@ def test_silent_file(tmp_path):
 def test_error_carries_path_and_problem(tmp_path):
     err = pytest.raises(AudioError, load_audio, tmp_path / "x.wav").value
     assert err.path.endswith("x.wav") and err.problem == "file not found"
+
+
+# ------------------------------------------------------------------------------ video clips (mp4, PyAV)
+def test_mp4_audio_track_is_decoded_downmixed_and_resampled(tmp_path):
+    """A 48 kHz stereo AAC track beside a video track, as MELD's clips: the 16 kHz mono tone comes back."""
+    clip = write_mp4(tmp_path / "dia0_utt0.mp4", seconds=1.0, sr=48000, channels=2, seed=0)
+    wav, info = load_audio_with_info(clip)
+    assert (info.sample_rate, info.channels) == (48000, 2) and wav.dtype == np.float32 and wav.ndim == 1
+    assert abs(len(wav) - SR) < 0.05 * SR  # the AAC encoder pads up to one frame
+    assert audio_duration(clip) == pytest.approx(1.0, abs=0.05)
+    reference = tone(SR, 1.0, freq=150.0)  # the clip's tone; AAC is lossy: compare by correlation
+    inner = slice(1600, SR - 1600)
+    assert np.corrcoef(wav[inner], reference[inner])[0, 1] > 0.95
+    segment = load_audio(clip, start=0.25, end=0.75)
+    np.testing.assert_allclose(segment[2000:6000], wav[6000:10000], atol=1e-3)  # cut at 48 kHz, then resampled
+
+
+def test_undecodable_or_silent_clips_name_the_file(tmp_path):
+    clip = write_mp4(tmp_path / "good.mp4", seconds=0.5)
+    broken = tmp_path / "dia125_utt3.mp4"
+    broken.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])  # cut off: the index is lost
+    with pytest.raises(AudioError, match=r"dia125_utt3\.mp4: undecodable clip"):
+        load_audio(broken)
+    assert audio_duration(broken) is None
+    mute = write_mp4(tmp_path / "video_only.mp4", seconds=0.5, audio=False)
+    with pytest.raises(AudioError, match=r"video_only\.mp4: no audio track in the clip"):
+        load_audio(mute)

@@ -90,8 +90,9 @@ def test_data_directory_missing_a_split_or_a_modality(tmp_path):
     (data / "label" / "train.label").unlink()
     with pytest.raises(FileNotFoundError, match=r"missing labels of split 'train': .*label/train\.label"):
         train(data, tmp_path / "b", "--target-type", "multiclass", "--disable-validation")
-    shutil.rmtree(data / "text")
-    with pytest.raises(FileNotFoundError, match=r"missing dictionary .*text/dict\.txt"):
+    shutil.rmtree(data / "text")  # a speech-only data directory: the shallow fusion needs text
+    with pytest.raises(FileNotFoundError, match=r"ssl_emotion_shallow uses text, but .*data holds no text tokens "
+                                                r"\(no text/dict\.txt.*ssl_emotion_speech_only"):
         train(data, tmp_path / "c", "--target-type", "multiclass")
 
 
