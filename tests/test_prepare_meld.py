@@ -119,6 +119,12 @@ def test_labels_option_names_the_label_set(tree, capsys):
     assert "meld --labels must be emotion or sentiment, got 'valence'" in capsys.readouterr().err
 
 
+def test_the_release_split_is_kept_whatever_its_speaker_overlap(tree, capsys):
+    with pytest.raises(SystemExit):
+        prepare_data.parse_args(["meld", "--raw", str(tree), "--pretrained", "P", "--out", "D", "--allow-speaker-overlap"])
+    assert "overlap is reported, never refused" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_prepare_train_validate_score(tree, demo_assets, tmp_path):
     pre, data = demo_assets / "pretrained", tmp_path / "data"
