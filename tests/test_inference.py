@@ -148,7 +148,7 @@ def test_unpadded_encoders_give_the_padded_probabilities(rec, encoded):
 
 def test_bf16_casts_the_linear_weights_once_with_autocasts_numbers(rec, encoded):
     """bf16=True: the same probabilities as the model under plain autocast, from weights cast once."""
-    net_input = rec._collate(encoded[:3])
+    net_input = rec.collate(encoded[:3])
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         expected = rec.model(**net_input).float()
     rec.bf16 = True
