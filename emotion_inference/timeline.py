@@ -65,19 +65,21 @@ class Timeline:
 
 
 def timeline(recognizer, audio, transcript=None, sample_rate=None, segmentation=Segmentation(), explain=False,
-             predict: Optional[Callable] = None):
+             predict: Optional[Callable] = None, detector=None, name=None):
     """The :class:`Timeline` of ``audio`` (a path, an open binary file, or an array with ``sample_rate``).
 
     ``transcript``: a :class:`~.transcripts.Transcript` (required by models that read text).
     ``predict``: ``items -> results`` for a list of ``(wav16k, text)`` (default:
     ``recognizer.predict_batch``; the server passes its batching queue); a result may be an exception.
+    ``detector``: a voice activity detector to reuse (default: ``load_vad(segmentation.vad)``);
+    ``name``: how the audio is named in the header and in errors.
     Voice activity runs here, before the header is returned; segments are predicted as ``rows`` is read.
     """
     if "text" in recognizer.modalities and transcript is None:
         raise ValueError("this model reads text: a timeline needs the recording's timed transcript "
                          "(a .srt, .vtt or .json file), or a speech-only model")
-    source = LongAudio(audio, sample_rate)
-    detector = load_vad(segmentation.vad, segmentation.vad_settings)
+    source = LongAudio(audio, sample_rate, name)
+    detector = detector or load_vad(segmentation.vad, segmentation.vad_settings)
     regions = detector.regions(source.blocks())
     segments = cut_regions(regions, segmentation.max_segment_s, segmentation.overlap_s)
     space = recognizer.label_space
@@ -85,7 +87,7 @@ def timeline(recognizer, audio, transcript=None, sample_rate=None, segmentation=
               "transcript": None if transcript is None else transcript.name, "vad": detector.name,
               "speech_regions": len(regions), "segments": len(segments),
               "segmentation": {"max_segment_s": segmentation.max_segment_s, "overlap_s": segmentation.overlap_s,
-                               **asdict(segmentation.vad_settings)},
+                               **asdict(detector.settings)},
               "label_space": space.describe(), "value_names": space.value_names(),
               "probabilities": space.has_probabilities}
     if predict is None:

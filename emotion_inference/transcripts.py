@@ -33,6 +33,7 @@ _SRT_TIME = re.compile(r"^\s*(\d+):(\d{1,2}):(\d{1,2})[,.](\d{1,3})\s*-->\s*(\d+
 _VTT_STAMP = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})\.(\d{3})"
 _VTT_TIME = re.compile(rf"^\s*{_VTT_STAMP}\s+-->\s+{_VTT_STAMP}(?:\s+.*)?$")
 _TAG = re.compile(r"<[^>]*>")
+_VTT_BLOCKS = ("NOTE", "STYLE", "REGION")  # WebVTT blocks that hold no cue
 
 
 class TranscriptError(ValueError):
@@ -76,6 +77,10 @@ def _cues_from_blocks(text, timing, where, skip_first=False):
     if skip_first:
         i = 1
     while i < len(lines):
+        if lines[i].split(" ")[0] in _VTT_BLOCKS and (i == 0 or not lines[i - 1].strip()):
+            while i < len(lines) and lines[i].strip():  # a comment, style or region block: no cue
+                i += 1
+            continue
         match = timing.match(lines[i])
         if not match:
             i += 1
