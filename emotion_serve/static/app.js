@@ -196,7 +196,8 @@ function renderTimeline(result) {
     });
     svg.append(svgEl("path", { d, stroke: COLORS[k % COLORS.length], "stroke-width": 2.5, fill: "none",
                                "data-name": name }));
-    svg.append(svgEl("text", { x: left + 6 + 90 * k, y: height - 6, fill: COLORS[k % COLORS.length] }, name));
+    svg.append(svgEl("text", { x: left + 6 + 90 * k, y: height - 6, style: `fill: ${COLORS[k % COLORS.length]}` },
+                     `▬ ${name}`));
   });
   svg.append(svgEl("text", { x: 2, y: top + 10 }, fmt(high)), svgEl("text", { x: 2, y: height - bottom }, fmt(low)));
   svg.append(svgEl("text", { x: width - 60, y: height - 6 }, `${header.duration_s.toFixed(1)} s`));
