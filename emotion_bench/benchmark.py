@@ -485,7 +485,7 @@ def main(argv=None):
     if "serve" not in args.skip:
         from emotion_bench.serve_bench import measure_service
 
-        serve = measure_service(args.threads, repeats=20 if args.quick else 40)
+        serve = measure_service(threads=1, repeats=20 if args.quick else 40)  # why one thread: serve_bench.py
         out["serve"] = serve
         out["serve_overhead_ms"] = serve["overhead_median_ms"]
         out["serve_rss_growth"] = serve["soak"]["rss_growth"]

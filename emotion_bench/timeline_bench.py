@@ -69,14 +69,13 @@ def measure_timeline(job):
         warm = recognizer.encode(LongAudio(wav).segment(0.0, 5.0), "Hello there.", SAMPLE_RATE)
         recognizer.predict_encoded([warm])  # oneDNN's first-use kernels, and bf16's weight copies
         rss_model = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
-        start = time.perf_counter()
         vad_start = time.perf_counter()
         load_vad("auto").regions(LongAudio(wav).blocks())  # voice activity alone, for its share
         vad_s = time.perf_counter() - vad_start
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         timeline = recognizer.timeline(wav, read_transcript(srt))
         rows = list(timeline.rows)
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         duration = timeline.header["duration_s"]
         lengths = [r["end"] - r["start"] for r in rows]
         return {"minutes": job["minutes"], "threads": job["threads"], "bf16": job["bf16"],
@@ -84,5 +83,7 @@ def measure_timeline(job):
                 "segments": len(rows), "predicted": sum(r["prediction"] is not None for r in rows),
                 "longest_segment_s": round(max(lengths), 2), "speech_s": round(sum(lengths), 1),
                 "wall_s": round(wall, 1), "rtf": round(wall / duration, 4), "vad_rtf": round(vad_s / duration, 4),
+                # CPU time per thread: on cores shared with other jobs, what the work takes on idle ones (roughly)
+                "cpu_per_thread_rtf": round(cpu / job["threads"] / duration, 4),
                 "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2),
                 "rss_after_model_gb": round(rss_model, 2)}
