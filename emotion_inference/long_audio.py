@@ -66,7 +66,8 @@ class LongAudio:
         for start in range(0, self.frames, step):
             block = self._read(start, min(step, self.frames - start))
             if not np.isfinite(block).all():
-                raise AudioError(self.name, f"audio holds NaN or infinite samples near {start / self.sample_rate:.1f} s")
+                raise AudioError(self.name, "audio holds NaN or infinite samples near "
+                                            f"{start / self.sample_rate:.1f} s")
             last = start + step >= self.frames
             yield block if stream is None else stream.resample_chunk(block, last=last)
 

@@ -1,6 +1,7 @@
 """Serve a fine-tuned model over HTTP, with a page to try it (see docs/serving.md).
 
-    python scripts/serve.py --checkpoint CKPT --pretrained PRETRAINED [--host 127.0.0.1] [--port 8000] [--max-upload-mb 50]
+    python scripts/serve.py --checkpoint CKPT --pretrained PRETRAINED [--host 127.0.0.1] [--port 8000] \\
+        [--max-upload-mb 50]
     (or emotion-serve ...)
 
 Binds to 127.0.0.1 (this machine only) unless ``--host`` says otherwise. Endpoints: POST /predict,
@@ -22,9 +23,11 @@ logger = logging.getLogger("serve")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, type=Path, help="fine-tuned checkpoint written by fairseq-train")
-    p.add_argument("--pretrained", required=True, type=Path, help="folder with the pretrained layout (dicts, vq-wav2vec, BPE)")
+    p.add_argument("--pretrained", required=True, type=Path,
+                   help="folder with the pretrained layout (dicts, vq-wav2vec, BPE)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest request body in MB (413 above)")

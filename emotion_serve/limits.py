@@ -2,7 +2,6 @@
 import json
 
 
-
 class _TooLarge(Exception):
     pass
 

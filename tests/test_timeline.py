@@ -15,7 +15,8 @@ from emotion_inference import vad as vad_mod
 from emotion_inference.cli import main as predict_main
 from emotion_inference.long_audio import LongAudio
 from emotion_inference.recognizer import EmotionRecognizer
-from emotion_inference.timeline import Segmentation, cut_regions
+from emotion_inference.timeline import BATCH_SEGMENTS, Segmentation, cut_regions, timeline
+from emotion_inference.transcripts import read_transcript
 from emotion_inference.vad import Region, load_vad
 
 TOLERANCE_S = 0.3
@@ -48,7 +49,8 @@ def test_timeline_predicts_each_utterance_as_the_utterance_level_model(rec, reco
     wav, srt, utterances = recording
     timeline = rec.timeline(wav, srt)
     assert timeline.header["vad"] == "silero" and timeline.header["segments"] == 4
-    assert timeline.header["segmentation"]["max_segment_s"] == 10.0 and timeline.header["segmentation"]["overlap_s"] == 1.0
+    segmentation = timeline.header["segmentation"]
+    assert segmentation["max_segment_s"] == 10.0 and segmentation["overlap_s"] == 1.0
     rows = list(timeline.rows)
     assert len(rows) == len(utterances)
     for row, u in zip(rows, utterances):
@@ -66,6 +68,22 @@ def test_explained_timeline_rows(rec, recording):
     wav, srt, _ = recording
     rows = list(rec.timeline(wav, srt, explain=True).rows)
     assert all(r["explanation"]["method"] == "linear_split" for r in rows)
+
+
+def test_segments_are_predicted_a_batch_at_a_time_as_rows_are_read(rec, demo_assets, tmp_path):
+    wav, srt, utterances = joined_recording(demo_assets / "corpus", tmp_path, per_label=3, silence_s=0.8)
+    calls = []
+
+    def predict(items):  # the recognizer's own batch prediction, counted
+        calls.append(len(items))
+        return rec.predict_batch([(audio, text, 16000) for audio, text in items])
+
+    result = timeline(rec, wav, read_transcript(srt), predict=predict)
+    assert result.header["segments"] == len(utterances) == 12 and calls == []  # voice activity only, so far
+    rows = iter(result.rows)
+    next(rows)
+    assert calls == [BATCH_SEGMENTS]  # one batch of segments exists at a time
+    assert len([next(rows) for _ in range(11)]) == 11 and calls == [BATCH_SEGMENTS, 12 - BATCH_SEGMENTS]
 
 
 @pytest.mark.parametrize("duration", [4.0, 10.0, 10.5, 19.0, 25.0, 61.3])

@@ -1,4 +1,4 @@
-"""POST /timeline: emotion over time of a long recording (multipart: ``audio``, optional ``transcript``, ``explain``)."""
+"""POST /timeline: emotion over time of a long recording (multipart: ``audio``, ``transcript``, ``explain``)."""
 from typing import Optional
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
