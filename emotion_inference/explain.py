@@ -12,7 +12,9 @@ Two methods, chosen by the model:
   without the modality and the change, prediction minus that, per value. The means are computed
   once by ``emotion-modality-means`` and saved next to the checkpoint (:mod:`.modality_means`).
 
-Explanations run in float32 (also for a recognizer with ``bf16=True``).
+Explanations run in float32 (also for a recognizer with ``bf16=True``). With a calibration
+temperature T (``EmotionRecognizer.temperature``), the logits the probabilities come from are the
+head's divided by T: so are the split's parts, which still add up to them.
 """
 import torch
 
@@ -34,21 +36,22 @@ def modality_slices(model):
     return slices
 
 
-def _linear_split(model, fused, space):
-    """Per utterance, per logit: the speech part, the text part and the bias (float64, exact sum)."""
-    weight, bias = model.head.out_proj.weight.double(), model.head.out_proj.bias.double()  # (O, D), (O,)
+def _linear_split(model, fused, space, temperature):
+    """Per utterance, per logit: the speech part, the text part and the bias (float64, exact sum), over T."""
+    weight = model.head.out_proj.weight.double() / temperature  # (O, D)
+    bias = model.head.out_proj.bias.double() / temperature  # (O,)
     x = fused.double()  # (B, D)
     parts = {m: x[:, s] @ weight[:, s].T for m, s in modality_slices(model).items()}  # each (B, O)
     logits = sum(parts.values()) + bias  # (B, O)
     names = space.logit_names()
-    return [{"method": "linear_split",
+    return [{"method": "linear_split", "temperature": temperature,
              "logits": [{"name": name, "logit": float(logits[b, o]),
                          **{m: float(p[b, o]) for m, p in parts.items()}, "bias": float(bias[o])}
                         for o, name in enumerate(names)]}
             for b in range(x.size(0))]
 
 
-def _mean_replacement(model, fused, space, predictions, means):
+def _mean_replacement(model, fused, space, predictions, means, temperature):
     """Per utterance: the prediction with each modality replaced by its training mean, and the change."""
     if means is None:
         raise ValueError("explaining a co-attention or single-modality model needs each modality's training-set "
@@ -58,11 +61,12 @@ def _mean_replacement(model, fused, space, predictions, means):
     for modality, where in modality_slices(model).items():
         replaced = fused.clone()  # (B, D)
         replaced[:, where] = means.means[modality].to(replaced)
-        without[modality] = space.outputs(model.head(replaced))
+        without[modality] = space.outputs(model.head(replaced) / temperature)
     out = []
     for b, prediction in enumerate(predictions):
         values = space.values(prediction)
-        out.append({"method": "mean_replacement", "means": {"split": means.split, "utterances": means.utterances},
+        out.append({"method": "mean_replacement", "temperature": temperature,
+                    "means": {"split": means.split, "utterances": means.utterances},
                     "without": {m: w[b] for m, w in without.items()},
                     "change": {m: {n: values[n] - v for n, v in space.values(w[b]).items()}
                                for m, w in without.items()}})
@@ -73,10 +77,11 @@ def _mean_replacement(model, fused, space, predictions, means):
 def explain_batch(recognizer, batch):
     """``[{"prediction", "explanation"}]`` of a batch of :class:`~.recognizer.Encoded` (one forward pass)."""
     model, space = recognizer.model, recognizer.label_space
+    temperature = recognizer.temperature or 1.0
     fused = model.fused_features(**recognizer.collate(batch)).float()  # (B, D)
-    predictions = space.outputs(model.head(fused).cpu())
+    predictions = space.outputs((model.head(fused) / temperature).cpu())
     if explanation_method(model) == "linear_split":
-        explanations = _linear_split(model, fused.cpu(), space)
+        explanations = _linear_split(model, fused.cpu(), space, temperature)
     else:
-        explanations = _mean_replacement(model, fused, space, predictions, recognizer.modality_means)
+        explanations = _mean_replacement(model, fused, space, predictions, recognizer.modality_means, temperature)
     return [{"prediction": p, "explanation": e} for p, e in zip(predictions, explanations)]

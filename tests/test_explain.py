@@ -40,6 +40,21 @@ def test_linear_split_adds_up_to_each_logit(rec, utterances):
             assert p["logit"] == pytest.approx(float(logits[b, o]), abs=1e-5)  # = the model's logit
 
 
+def test_the_split_of_calibrated_logits_adds_up_too(rec, utterances):
+    u = utterances[0]
+    plain = rec.predict(u["wav"], u["text"], explain=True)
+    rec.temperature = 2.0  # as from_checkpoint sets it from the checkpoint's .calibration.json
+    try:
+        calibrated = rec.predict(u["wav"], u["text"], explain=True)
+        assert calibrated["prediction"] == pytest.approx(rec.predict(u["wav"], u["text"]), abs=1e-6)
+    finally:
+        rec.temperature = None
+    assert calibrated["explanation"]["temperature"] == 2.0 and plain["explanation"]["temperature"] == 1.0
+    for half, whole in zip(calibrated["explanation"]["logits"], plain["explanation"]["logits"]):
+        assert half["speech"] + half["text"] + half["bias"] == pytest.approx(half["logit"], abs=1e-12)
+        assert half["logit"] == pytest.approx(whole["logit"] / 2) and half["text"] == pytest.approx(whole["text"] / 2)
+
+
 def _fused_mean(recognizer, data_dir):
     """Each modality's mean fused part over the train split, one utterance at a time (no padding)."""
     tokens = {m: load_tokens(str(data_dir), m, "train", recognizer.dicts[m], recognizer.max_positions[m])

@@ -194,11 +194,11 @@ def test_named_values_and_logit_names_for_timelines_pages_and_explanations(kind)
     for prediction in space.outputs(logits):
         values = space.values(prediction)
         assert list(values) == space.value_names() and all(isinstance(v, float) for v in values.values())
-        if space.probabilities:
+        if space.has_probabilities:
             assert all(0.0 <= v <= 1.0 for v in values.values())
     expected = {"categorical": (True, list(SIX.names)), "per_class_binary": (True, list(SIX.names)),
                 "regression": (False, ["sentiment"]), "dimensional": (False, list(AVD.names))}[kind]
-    assert (space.probabilities, space.value_names()) == expected
+    assert (space.has_probabilities, space.value_names()) == expected
     if kind == "per_class_binary":
         assert names[:2] == ["angry:absent", "angry:present"]
 

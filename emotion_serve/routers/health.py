@@ -16,7 +16,7 @@ def health(service: ModelService = Depends(get_service)):
     return {"status": "ok",
             "model": {"architecture": getattr(model.cfg, "_name", None), "fusion": str(model.cfg.fusion),
                       "modalities": list(recognizer.modalities), "label_space": space.describe(),
-                      "value_names": space.value_names(), "probabilities": space.probabilities,
+                      "value_names": space.value_names(), "probabilities": space.has_probabilities,
                       "explanation": method if method == "linear_split" or recognizer.modality_means else None},
             "limits": {"max_upload_mb": service.settings.max_upload_mb, "max_utterance_s": MAX_UTTERANCE_S},
             "vad": service.detector.name, "served": dict(service.batcher.stats)}
