@@ -9,8 +9,8 @@ setup(
         "as a fairseq plugin"
     ),
     python_requires=">=3.10",
-    packages=find_packages(include=["emotion_*"]),
-    package_data={"emotion_fast": ["README.md"]},
+    packages=find_packages(include=["emotion_*", "emotion_*.*"]),
+    package_data={"emotion_fast": ["README.md"], "emotion_serve": ["static/*"]},
     # Versions are pinned in constraints.txt; scripts/setup_env.sh installs them.
     install_requires=[
         "torch==2.13.0",
@@ -23,6 +23,11 @@ setup(
         "scipy",
         "tqdm",
         "matplotlib",
+        "silero-vad",
+        "onnxruntime",
+        "fastapi",
+        "uvicorn",
+        "python-multipart",
     ],
     entry_points={
         "console_scripts": [
@@ -35,6 +40,8 @@ setup(
             "emotion-plot-run = emotion_reproduce.cli:plot_run_main",
             "emotion-demo-assets = emotion_demo.cli:main",
             "emotion-benchmark = emotion_bench.benchmark:main",
+            "emotion-serve = emotion_serve.cli:main",
+            "emotion-modality-means = emotion_inference.modality_means:main",
         ],
     },
 )

@@ -1,4 +1,5 @@
-"""Baseline vs fast: training throughput, frozen-SSL epochs, tokenization RTF, latency; the cost of safe loading.
+"""Baseline vs fast: training throughput, frozen-SSL epochs, tokenization RTF, latency; the cost of safe loading;
+the service and timelines.
 
     python scripts/benchmark.py [--device cpu|cuda] [--layers-speech N --layers-text N] [--quick]
     (or python -m emotion_bench.benchmark)
@@ -24,6 +25,11 @@ batch_by_size; the project's criterion; optimizer steps through fairseq's optimi
 fairseq's ``adam``; fast: the project's ``torch_adamw``, PyTorch's fused AdamW), the paper's
 Adam settings (lr 1e-5, betas 0.9/0.98, eps 1e-6, weight decay 0.1).
 Each training configuration runs in a fresh process (peak memory = that process's peak).
+
+``serve``: the HTTP service's overhead over the Python API for one demo-size request, and its
+memory under 8 concurrent clients x 50 requests (emotion_bench/serve_bench.py). ``timeline``: the
+real-time factor and peak memory of a timeline of a ``--timeline-minutes`` recording with the
+full-size models on the CPU, in a fresh process, in the fast configuration (emotion_bench/timeline_bench.py).
 """
 import argparse
 import json
@@ -426,8 +432,10 @@ def main(argv=None):
                                                              "(default 2, --quick 1)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (goals are stated for 2 CPU cores)")
     p.add_argument("--quick", action="store_true", help="fewer utterances, repeats and audio")
+    p.add_argument("--timeline-minutes", type=float, default=None, help="recording of the timeline figure "
+                                                                        "(default 10, --quick 2)")
     p.add_argument("--skip", nargs="*", default=[],
-                   choices=["train", "frozen", "tokenize", "latency", "checkpoint_load"],
+                   choices=["train", "frozen", "tokenize", "latency", "checkpoint_load", "serve", "timeline"],
                    help="sections to leave out (their keys are null)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -447,6 +455,7 @@ def main(argv=None):
            "utterances": n, "seed": args.seed}
     sp, tx = lengths(n, args.seed)
     out = {"train_speedup": None, "frozen_epoch_speedup": None, "tokenize_rtf": None, "latency_s": None,
+           "serve_overhead_ms": None, "serve_rss_growth": None, "timeline_rtf": None, "timeline_peak_rss_gb": None,
            "machine": {"device": device, "cpu": platform.processor() or platform.machine(), "cpu_model": cpu_model(),
                        "cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
                        "bf16_supported": bf16,
@@ -485,12 +494,29 @@ def main(argv=None):
 
         with tempfile.TemporaryDirectory() as tmp:
             out["checkpoint_load"] = measure(tmp, repeats=3 if args.quick else 5)
+    if "serve" not in args.skip:
+        from emotion_bench.serve_bench import measure_service
+
+        serve = measure_service(threads=1, repeats=20 if args.quick else 40)  # why one thread: serve_bench.py
+        out["serve"] = serve
+        out["serve_overhead_ms"] = serve["overhead_median_ms"]
+        out["serve_rss_growth"] = serve["soak"]["rss_growth"]
+    if "timeline" not in args.skip:
+        from emotion_bench.timeline_bench import measure_timeline
+
+        minutes = args.timeline_minutes or (2.0 if args.quick else 10.0)
+        config = {"bf16": bf16_supported("cpu"), "exact_tokens": False}  # the CPU fast configuration of latency
+        timeline = in_child(dict(kind="timeline", config=config, minutes=minutes, threads=args.threads,
+                                 seed=args.seed, **config), target=measure_timeline)
+        out["timeline"] = timeline
+        out["timeline_rtf"] = timeline.get("rtf")
+        out["timeline_peak_rss_gb"] = timeline.get("peak_rss_gb")
     out["load_average"] = {"start": [round(x, 2) for x in load_start],
                            "end": [round(x, 2) for x in os.getloadavg()]}
     out["wall_s"] = round(time.time() - started, 1)
     print(json.dumps(out, indent=1))
-    failed = [name for name, summary in {**out.get("train", {}), "frozen": out.get("frozen", {})}.items()
-              if "failed" in summary]
+    failed = [name for name, summary in {**out.get("train", {}), "frozen": out.get("frozen", {}),
+                                         "timeline": out.get("timeline", {})}.items() if "failed" in summary]
     if failed:
         sys.exit(f"benchmark: {', '.join(failed)} failed (see the JSON)")
 

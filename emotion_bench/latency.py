@@ -28,7 +28,7 @@ from emotion_core.constants import SAMPLE_RATE
 from emotion_data.bpe import load_bpe
 from emotion_demo.bpe_training import train_bpe
 from emotion_data.speech_tokenizer import SpeechTokenizer
-from emotion_demo.vq_wav2vec_standin import build_model as build_wav2vec, release_args
+from emotion_demo.vq_wav2vec_standin import build_model as build_wav2vec, release_args, standin_args
 from emotion_inference.recognizer import EmotionRecognizer
 from emotion_models.ssl_emotion import SSLEmotionConfig, SSLEmotionModel
 from emotion_models import ssl_emotion
@@ -89,15 +89,31 @@ def dictionary(symbols):
     return d
 
 
+DEMO_SPEECH = dict(arch="roberta_base", encoder_layers=2, encoder_embed_dim=48, encoder_ffn_embed_dim=96,
+                   encoder_attention_heads=4, max_positions=2048)  # the small demo's Speech-BERT stand-in
+DEMO_TEXT = dict(arch="roberta_base", encoder_layers=2, encoder_embed_dim=64, encoder_ffn_embed_dim=128,
+                 encoder_attention_heads=4, max_positions=512)  # the small demo's RoBERTa stand-in
+
+
 def full_size_recognizer(arch="ssl_emotion_shallow", target_type="iemocap_binary", bf16=False, seed=0):
     """EmotionRecognizer with the full-size architectures and random weights (nothing read from disk)."""
+    return random_recognizer(release_args(), SPEECH_BERT, ROBERTA_LARGE, arch, target_type, bf16, seed)
+
+
+def demo_size_recognizer(arch="ssl_emotion_shallow", target_type="iemocap_binary", seed=0):
+    """EmotionRecognizer with the small demo's stand-in sizes and random weights (the service benchmark)."""
+    return random_recognizer(standin_args(), DEMO_SPEECH, DEMO_TEXT, arch, target_type, False, seed)
+
+
+def random_recognizer(wav2vec_args, speech_args, text_args, arch, target_type, bf16, seed):
+    """EmotionRecognizer of the given architectures with random weights (nothing read from disk)."""
     torch.manual_seed(seed)
-    wav2vec = build_wav2vec(release_args())
+    wav2vec = build_wav2vec(wav2vec_args)
     speech_dict = dictionary(f"{a}-{b}" for a in range(320) for b in range(320))
     text_dict = dictionary(str(i) for i in range(TEXT_SYMBOLS))
     cfg = OmegaConf.structured(SSLEmotionConfig(dropout=0.0, attention_dropout=0.0, pooler_dropout=0.0))
     getattr(ssl_emotion, arch)(cfg)
-    cfg.speech_args, cfg.text_args = SPEECH_BERT, ROBERTA_LARGE
+    cfg.speech_args, cfg.text_args = speech_args, text_args
     task = argparse.Namespace(speech_dictionary=speech_dict, text_dictionary=text_dict)
     model = SSLEmotionModel.build_model(cfg, task)
     space = label_space(target_type)

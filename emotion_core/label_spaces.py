@@ -2,7 +2,8 @@
 
 One class per ``--target-type``; each knows its head shape, how to parse a target from a label
 line, its loss, how to decode logits, its JSON form in ``--save-predictions``, its summable
-statistics and metrics, its outputs for inference and its plot panels. Nothing outside this module
+statistics and metrics, its outputs for inference (named values, whether they are probabilities,
+the names of the head's logits for explanations) and its plot panels. Nothing outside this module
 compares target types.
 
 * :class:`Categorical` (``categorical``; ``multiclass`` is the same with the paper's metric keys):
@@ -81,6 +82,18 @@ class LabelSpace:
     def describe(self):
         """{"target_type", "labels"}: what a checkpoint or a results file records of the label space."""
         return {"target_type": self.target_type, "labels": self.info.to_json()}
+
+    def value_names(self):
+        """Names of a prediction's values, in output order (see :meth:`values`)."""
+        return list(self.names)
+
+    def values(self, prediction):
+        """A prediction as {name: float} in the order of :meth:`value_names`: what timelines plot and pages draw."""
+        return {n: float(prediction[n]) for n in self.value_names()}
+
+    def logit_names(self):
+        """One name per logit of the head, in the order of its flattened output (explanations split each)."""
+        return list(self.names)
 
     def _check_range(self, value, where):
         if self.info.value_range is not None and not self.info.value_range[0] <= value <= self.info.value_range[1]:
@@ -249,6 +262,9 @@ class PerClassBinary(_Classes):
         p, t = np.asarray(preds).reshape(-1, len(self.names)), np.asarray(targets).reshape(-1, len(self.names))
         return p[:, i] == t[:, i]
 
+    def logit_names(self):  # head (K, 2): the logits of "absent" and "present" per class
+        return [f"{n}:{side}" for n in self.names for side in ("absent", "present")]
+
     def outputs(self, logits):  # P(class present) = softmax over its two logits
         return [dict(zip(self.names, map(float, row))) for row in logits.float().softmax(-1)[..., 1]]
 
@@ -336,6 +352,15 @@ class Regression(LabelSpace):
             bound = 3 if metric == "acc7" else 2
             return np.round(np.clip(x, -bound, bound)) == np.round(np.clip(y, -bound, bound))
         return (x >= 0) == (y >= 0) if metric == "acc2_haszero" else None
+
+    def value_names(self):
+        return ["sentiment"]
+
+    def values(self, prediction):
+        return {"sentiment": float(prediction)}
+
+    def logit_names(self):
+        return ["sentiment"]
 
     def outputs(self, logits):
         return [float(v) for v in logits.float().view(-1)]

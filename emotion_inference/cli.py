@@ -3,6 +3,8 @@
     python scripts/predict.py --checkpoint CKPT --pretrained PRETRAINED_DIR --audio X.wav --text "..."
     python scripts/predict.py --checkpoint CKPT --pretrained PRETRAINED_DIR --manifest FILE \\
         [--output out.jsonl|out.csv]
+    python scripts/predict.py --checkpoint CKPT --pretrained PRETRAINED_DIR --timeline --audio LONG.wav \\
+        [--transcript FILE.srt|FILE.vtt|FILE.json] [--output T.jsonl] [--plot T.png]
 
 A manifest is a TSV with a header and the columns ``id``, ``audio`` (relative to the manifest's
 folder or absolute), optionally ``start``/``end`` (seconds; empty: the whole file) and ``text``
@@ -11,13 +13,17 @@ ignored). One output row per manifest row: ``id``, the prediction fields of the 
 space (a probability per class and ``label``; a P(yes) per class; ``sentiment``; a value per
 dimension) and ``error`` (empty unless that utterance failed, or its manifest row could not be read:
 the run then goes on and exits with status 1 at the end). ``--output`` is written atomically, and
-checked before any work.
+checked before any work. ``--explain`` adds an ``explanation`` (which modality decided,
+docs/inference.md). ``--timeline`` writes JSON lines: a ``{"header": ...}`` line (the segmentation,
+the voice activity detector), then one row per segment: ``start``, ``end``, ``text``,
+``prediction``, ``decision``, ``error``.
 """
 import argparse
 import csv
 import json
 import logging
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 
@@ -28,6 +34,9 @@ from emotion_core.numbers import parse_number
 from emotion_core.tsv import TsvError, read_tsv
 from emotion_data.audio import SAMPLE_RATE, load_audio
 from emotion_inference.recognizer import LONG_AUDIO_POLICIES, EmotionRecognizer
+from emotion_inference.timeline import Segmentation
+from emotion_inference.transcripts import read_transcript
+from emotion_inference.vad import VAD_CHOICES
 from emotion_fairseq.safe_checkpoint import CheckpointLoadError
 
 logger = logging.getLogger("predict")
@@ -42,6 +51,16 @@ def parse_args(argv=None):
     p.add_argument("--text", help="its transcript (not needed by a speech-only model)")
     p.add_argument("--manifest", type=Path, help="TSV of utterances: id, audio, [start, end], [text]")
     p.add_argument("--output", type=Path, help="write rows to this .jsonl or .csv file (default: JSON lines on stdout)")
+    p.add_argument("--explain", action="store_true", help="add which modality decided each prediction")
+    t = p.add_argument_group("timeline of a long recording (--timeline --audio LONG.wav)")
+    t.add_argument("--timeline", action="store_true", help="emotion over time of --audio, segment by segment")
+    t.add_argument("--transcript", type=Path, help="timed transcript of --audio: .srt, .vtt or .json")
+    t.add_argument("--plot", type=Path, help="also draw the timeline into this .png")
+    t.add_argument("--vad", choices=VAD_CHOICES, default="auto",
+                   help="voice activity detector (auto: silero-vad when installed, else energy)")
+    t.add_argument("--max-segment", type=float, default=Segmentation.max_segment_s,
+                   help="longest segment in seconds; longer speech is cut into overlapping windows")
+    t.add_argument("--overlap", type=float, default=Segmentation.overlap_s, help="overlap of those windows in seconds")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--long-audio", choices=LONG_AUDIO_POLICIES, default="truncate",
                    help="audio over 2046 frames (20.46 s): keep its start with a warning, or fail that utterance")
@@ -53,6 +72,20 @@ def parse_args(argv=None):
                    help="vq-wav2vec convolutions as matrix products (faster on CPU, BENCHMARKS.md; a token can "
                         "differ from fairseq's where two codewords tie to float rounding)")
     args = p.parse_args(argv)
+    if args.timeline:
+        if args.audio is None or args.manifest is not None or args.text is not None:
+            p.error("--timeline takes --audio LONG.wav (and --transcript FILE), not --manifest or --text")
+        if args.output is not None and args.output.suffix != ".jsonl":
+            p.error(f"--timeline writes JSON lines: --output must end in .jsonl, got {args.output}")
+        if args.plot is not None and args.plot.suffix != ".png":
+            p.error(f"--plot must end in .png, got {args.plot}")
+        try:
+            args.segmentation = Segmentation(args.max_segment, args.overlap, args.vad)
+        except ValueError as err:
+            p.error(str(err))
+        return args
+    if args.transcript is not None or args.plot is not None:
+        p.error("--transcript and --plot go with --timeline")
     if args.manifest is None and args.audio is None and args.text is None:
         p.error("pass --manifest FILE, or --audio and/or --text for one utterance")
     if args.manifest is not None and (args.audio is not None or args.text is not None):
@@ -101,7 +134,17 @@ def encode_row(recognizer, row):
     return recognizer.encode(audio, row["text"], SAMPLE_RATE if audio is not None else None)
 
 
-def predict_manifest(recognizer, rows):
+def output_row(recognizer, row_id, result, explain, error=""):
+    """One output row: id, the prediction fields, the explanation (with --explain) and error."""
+    prediction = result["prediction"] if explain and result is not None else result
+    row = {"id": row_id, **recognizer.prediction_fields(prediction)}
+    if explain:
+        row["explanation"] = None if result is None else result["explanation"]
+    row["error"] = error
+    return row
+
+
+def predict_manifest(recognizer, rows, explain=False):
     """One output row per manifest row; a failed utterance gets its error message instead of fields."""
     out = []
     with tqdm(total=len(rows), desc="predict", unit="utt") as bar:
@@ -117,10 +160,9 @@ def predict_manifest(recognizer, rows):
                     encoded.append(None)
                 bar.update(1)
             ok = [i for i, e in enumerate(encoded) if e is not None]
-            preds = dict(zip(ok, recognizer.predict_encoded([encoded[i] for i in ok])))
+            preds = dict(zip(ok, recognizer.predict_encoded([encoded[i] for i in ok], explain)))
             for i, row in enumerate(chunk):
-                fields = recognizer.prediction_fields(preds.get(i))
-                out.append({"id": row["id"], **fields, "error": errors.get(i, "")})
+                out.append(output_row(recognizer, row["id"], preds.get(i), explain, errors.get(i, "")))
     return out
 
 
@@ -134,7 +176,7 @@ def write_rows(rows, path):
         if path.suffix == ".csv":
             writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["id", "error"])
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({k: json.dumps(v) if isinstance(v, dict) else v for k, v in r.items()} for r in rows)
         else:
             for row in rows:
                 f.write(json.dumps(row) + "\n")
@@ -143,11 +185,13 @@ def write_rows(rows, path):
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
     logging.getLogger("fairseq.models.wav2vec").setLevel(logging.WARNING)  # it logs the whole vq-wav2vec module
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # --plot: font searches at DEBUG
     args = parse_args(argv)
     try:
-        if args.output is not None:  # before any work: a bad --output must not cost a model load
-            check_output_path(args.output, [args.checkpoint, args.manifest, args.audio, *args.pretrained.rglob("*")],
-                              what="--output")
+        inputs = [args.checkpoint, args.manifest, args.audio, args.transcript, *args.pretrained.rglob("*")]
+        for path, what in ((args.output, "--output"), (args.plot, "--plot")):
+            if path is not None:  # before any work: a bad output path must not cost a model load
+                check_output_path(path, inputs, what=what)
         recognizer = EmotionRecognizer.from_checkpoint(args.checkpoint, args.pretrained, device=args.device,
                                                        long_audio=args.long_audio, max_tokens=args.max_tokens,
                                                        bf16=args.bf16, exact_tokens=not args.fast_tokenizer,
@@ -159,14 +203,16 @@ def main(argv=None):
                 "" if recognizer.temperature is None else f"; temperature {recognizer.temperature:.3f}")
     if recognizer.tokenizer is not None and not recognizer.tokenizer.exact:
         logger.info("--fast-tokenizer: vq-wav2vec convolutions as matrix products (tokens to float rounding)")
+    if args.timeline:
+        return write_timeline(recognizer, args)
     if args.manifest is not None:
-        rows = predict_manifest(recognizer, read_manifest(args.manifest))
+        rows = predict_manifest(recognizer, read_manifest(args.manifest), args.explain)
     else:
         try:
-            prediction = recognizer.predict(args.audio, args.text)
+            result = recognizer.predict(args.audio, args.text, explain=args.explain)
         except ValueError as err:
             raise SystemExit(f"error: {err}")
-        rows = [{"id": args.audio or "text", **recognizer.prediction_fields(prediction), "error": ""}]
+        rows = [output_row(recognizer, args.audio or "text", result, args.explain)]
     write_rows(rows, args.output)
     failed = [r for r in rows if r["error"]]
     if args.output is not None:
@@ -177,3 +223,29 @@ def main(argv=None):
         return 1
     return 0
 
+
+
+def write_timeline(recognizer, args):
+    """--timeline: the header line, then one JSON line per segment (stdout or --output), and --plot."""
+    try:
+        transcript = None if args.transcript is None else read_transcript(args.transcript)
+        timeline = recognizer.timeline(args.audio, transcript, segmentation=args.segmentation, explain=args.explain)
+    except ValueError as err:  # TranscriptError, AudioError, a fused model without a transcript
+        logger.error("%s", err)
+        return 1
+    logger.info("%s: %.1f s, %d speech region(s) (%s VAD), %d segment(s)", args.audio, timeline.header["duration_s"],
+                timeline.header["speech_regions"], timeline.header["vad"], timeline.header["segments"])
+    rows = []
+    with (atomic_output(args.output) if args.output is not None else nullcontext(sys.stdout)) as out:
+        out.write(json.dumps({"header": timeline.header}) + "\n")
+        for row in tqdm(timeline.rows, total=timeline.header["segments"], desc="timeline", unit="segment"):
+            out.write(json.dumps(row) + "\n")
+            rows.append({k: row[k] for k in ("start", "end", "prediction")})
+    if args.plot is not None:
+        from emotion_inference.timeline_plot import plot_timeline  # matplotlib only for --plot
+
+        plot_timeline(timeline.header, rows, args.plot, recognizer.label_space)
+    failed = [r for r in rows if r["prediction"] is None]
+    if failed:
+        logger.warning("%d of %d segment(s) have no prediction (see their error)", len(failed), len(rows))
+    return 0

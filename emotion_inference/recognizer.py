@@ -33,6 +33,10 @@ from emotion_data.bpe import load_bpe
 from emotion_data.speech_tokenizer import SpeechTokenizer
 from emotion_fairseq.safe_checkpoint import CheckpointLoadError
 from emotion_inference.audio_input import to_mono_16k
+from emotion_inference.explain import explain_batch
+from emotion_inference.modality_means import ModalityMeans, means_path
+from emotion_inference.timeline import Segmentation, timeline
+from emotion_inference.transcripts import read_transcript
 from emotion_tasks.multimodal_emotion import check_model_name, stored_label_space
 
 logger = logging.getLogger(__name__)
@@ -44,7 +48,7 @@ class PredictionError(ValueError):
     """Why item ``index`` of :meth:`EmotionRecognizer.predict_batch` has no prediction (its place in the results)."""
 
     def __init__(self, index, message):
-        self.index = index
+        self.index, self.message = index, message
         super().__init__(f"item {index}: {message}")
 
 
@@ -104,10 +108,13 @@ class EmotionRecognizer:
             last layer at the CLS position only).
         temperature: divide the logits by it before the softmax (temperature scaling of class
             probabilities, fitted on the validation split by ``emotion-experiment``); None: as trained.
+        modality_means: :class:`~emotion_inference.modality_means.ModalityMeans` of the model, which
+            explanations of co-attention and single-modality models need (None: not available).
     """
 
     def __init__(self, model, label_space, speech_dict, text_dict, tokenizer=None, bpe=None, device="cpu",
-                 long_audio="truncate", max_tokens=8192, bf16=False, unpadded=True, temperature=None):
+                 long_audio="truncate", max_tokens=8192, bf16=False, unpadded=True, temperature=None,
+                 modality_means=None):
         if long_audio not in LONG_AUDIO_POLICIES:
             raise ValueError(f"long_audio must be one of {LONG_AUDIO_POLICIES}, got {long_audio!r}")
         self.device = torch.device(device)
@@ -130,10 +137,12 @@ class EmotionRecognizer:
         if temperature is not None and not label_space.has_probabilities:
             raise ValueError(f"a temperature applies to class probabilities, not to {label_space.kind} scores")
         self.temperature = temperature
+        self.modality_means = modality_means
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_checkpoint(cls, checkpoint, pretrained_dir, device="cpu", exact_tokens=True, calibrated=True, **kwargs):
+    def from_checkpoint(cls, checkpoint, pretrained_dir, device="cpu", exact_tokens=True, calibrated=True,
+                        modality_means="auto", **kwargs):
         """Load a fairseq-train checkpoint of ``ssl_emotion`` and the pretrained tokenizers it needs.
 
         The checkpoint's data directory need not exist: the dictionaries come from
@@ -144,7 +153,9 @@ class EmotionRecognizer:
         a token can differ from fairseq's where two codewords tie to float rounding, see
         :class:`SpeechTokenizer`). ``calibrated``: apply the temperature kept beside the checkpoint
         (``<checkpoint>.calibration.json``, written by ``emotion-experiment``) when there is one.
-        ``kwargs`` go to the constructor (``long_audio``, ``max_tokens``, ``bf16``, ``unpadded``).
+        ``modality_means``: the file written by ``emotion-modality-means`` (for explanations of
+        co-attention and single-modality models); ``"auto"`` reads the checkpoint's
+        ``.modality_means.json`` when it exists, None reads none. ``kwargs`` go to the constructor (``long_audio``, ``max_tokens``, ``bf16``, ``unpadded``).
         """
         layout = PretrainedLayout(pretrained_dir)
         layout.check(layout.speech_dict, layout.text_dict)
@@ -159,8 +170,11 @@ class EmotionRecognizer:
             layout.check(layout.bpe_encoder_json, layout.bpe_vocab)
             bpe = load_bpe(layout.bpe_encoder_json, layout.bpe_vocab)
         temperature = read_temperature(checkpoint) if calibrated and task.label_space.has_probabilities else None
+        if modality_means == "auto":
+            modality_means = means_path(checkpoint) if means_path(checkpoint).is_file() else None
+        means = None if modality_means is None else ModalityMeans.load(modality_means, model)
         return cls(model, task.label_space, speech_dict, text_dict, tokenizer, bpe, device, temperature=temperature,
-                   **kwargs)
+                   modality_means=means, **kwargs)
 
     # ------------------------------------------------------------------ tokenization
     def _finish(self, modality, line):
@@ -217,7 +231,7 @@ class EmotionRecognizer:
         return Encoded(speech, text_ids, frames)
 
     # ------------------------------------------------------------------ prediction
-    def _collate(self, batch):
+    def collate(self, batch):
         """Right-pad each modality with its dictionary's pad index: net_input of the model."""
         net_input = {}
         for m in self.modalities:
@@ -237,7 +251,7 @@ class EmotionRecognizer:
     @torch.inference_mode()
     def _forward(self, batch):
         """Model outputs of a batch of :class:`Encoded`, as float32 on the CPU."""
-        net_input = self._collate(batch)
+        net_input = self.collate(batch)
         if not self.bf16:
             logits = self.model(**net_input)
         else:
@@ -247,23 +261,31 @@ class EmotionRecognizer:
         logits = logits.float().cpu()
         return logits if self.temperature is None else logits / self.temperature
 
-
-    def predict_encoded(self, encoded: List[Encoded]):
-        """Predictions of already encoded utterances, batched by length, in the input order."""
+    def batches(self, encoded: List[Encoded]):
+        """Index lists of length-sorted batches of ``encoded``, each within ``max_tokens`` padded positions."""
         order = sorted(range(len(encoded)), key=lambda i: encoded[i].cost(), reverse=True)
-        results = [None] * len(encoded)
         start = 0
         while start < len(order):
             end = start + 1  # longest first: a batch's padded cost is its size x its first item's cost
             while end < len(order) and (end - start + 1) * encoded[order[start]].cost() <= self.max_tokens:
                 end += 1
-            batch = order[start:end]
-            for i, out in zip(batch, self.label_space.outputs(self._forward([encoded[i] for i in batch]))):
-                results[i] = out
+            yield order[start:end]
             start = end
+
+    def predict_encoded(self, encoded: List[Encoded], explain=False):
+        """Predictions of already encoded utterances, batched by length, in the input order.
+
+        ``explain=True``: each result is ``{"prediction", "explanation"}`` (:mod:`.explain`).
+        """
+        results = [None] * len(encoded)
+        for batch in self.batches(encoded):
+            items = [encoded[i] for i in batch]
+            outs = explain_batch(self, items) if explain else self.label_space.outputs(self._forward(items))
+            for i, out in zip(batch, outs):
+                results[i] = out
         return results
 
-    def predict(self, audio=None, text=None, sample_rate=None):
+    def predict(self, audio=None, text=None, sample_rate=None, explain=False):
         """Emotion of one utterance: audio (wav path or array; ``sample_rate`` required for arrays) and text.
 
         Returns, by the checkpoint's label space, named with its classes or dimensions:
@@ -272,10 +294,12 @@ class EmotionRecognizer:
         (regression), or ``{dimension: value}`` (dimensional).
         Speech-only models ignore ``text`` and text-only models ignore ``audio``. Raises ValueError
         for silent or empty audio and empty transcripts of a modality the model reads.
+        ``explain=True`` returns ``{"prediction": ..., "explanation": ...}``: which modality decided
+        (:mod:`emotion_inference.explain`).
         """
-        return self.predict_encoded([self.encode(audio, text, sample_rate)])[0]
+        return self.predict_encoded([self.encode(audio, text, sample_rate)], explain)[0]
 
-    def predict_batch(self, items):
+    def predict_batch(self, items, explain=False):
         """Predictions of many utterances, batched by length (sorted, padded, returned in input order).
 
         ``items``: dicts with keys ``audio``, ``text`` and optionally ``sample_rate``, or
@@ -289,9 +313,24 @@ class EmotionRecognizer:
                 encoded[i] = self.encode(*_item_fields(item))
             except ValueError as err:
                 results[i] = PredictionError(i, str(err))
-        for i, prediction in zip(encoded, self.predict_encoded(list(encoded.values()))):
+        for i, prediction in zip(encoded, self.predict_encoded(list(encoded.values()), explain)):
             results[i] = prediction
         return results
+
+    def timeline(self, audio, transcript=None, sample_rate=None, segmentation=None, explain=False):
+        """Emotion over time of a long recording: a :class:`~emotion_inference.timeline.Timeline`.
+
+        ``audio``: a wav path, an open binary file or an array with ``sample_rate``; ``transcript``:
+        a :class:`~emotion_inference.transcripts.Transcript` or the path of a .srt, .vtt or .json file
+        (required by models that read text). Speech regions come from voice activity detection and
+        are cut into segments of bounded length and overlap (``segmentation``,
+        :class:`~emotion_inference.timeline.Segmentation`); each is predicted as an utterance
+        (``explain`` as in :meth:`predict`). ``header`` is ready at once; ``rows`` yields one dict per
+        segment (``start``, ``end``, ``text``, ``prediction``, ``decision``, ``error``), computed as it is read.
+        """
+        if isinstance(transcript, (str, Path)):
+            transcript = read_transcript(transcript)
+        return timeline(self, audio, transcript, sample_rate, segmentation or Segmentation(), explain)
 
     def prediction_fields(self, prediction):
         """Flat output columns of a prediction (all None for a failed utterance): see ``emotion-predict``."""

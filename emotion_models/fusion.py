@@ -1,7 +1,8 @@
 """Fusion of the encoders' outputs (paper section 3.2) and the classification head.
 
 Every fusion takes ``{modality: (features (B, T, C), padding_mask (B, T))}`` and returns one
-(B, output_dim) vector per utterance; ``output_dim`` is computed from the encoders' widths.
+(B, output_dim) vector per utterance: one part per modality, concatenated in :data:`MODALITY_ORDER`
+(``widths`` gives each part's width; ``output_dim`` is their sum, computed from the encoders' widths).
 ``reads_cls_only`` says whether it reads nothing but features[:, 0] (then (B, 1, C) features do).
 """
 import torch
@@ -19,7 +20,8 @@ class ShallowFusion(nn.Module):
     def __init__(self, dims):
         super().__init__()
         self.modalities = [m for m in MODALITY_ORDER if m in dims]
-        self.output_dim = sum(dims[m] for m in self.modalities)
+        self.widths = {m: dims[m] for m in self.modalities}  # the fused vector's parts, in order
+        self.output_dim = sum(self.widths.values())
 
     def forward(self, encoded):
         return torch.cat([encoded[m][0][:, 0, :] for m in self.modalities], dim=-1)  # (B, sum C)
@@ -72,6 +74,7 @@ class CoAttentionFusion(nn.Module):
         assert set(dims) == set(MODALITY_ORDER), "co-attention needs both modalities (--modalities both)"
         self.speech_to_text = CrossAttention(dims["speech"], dims["text"], heads, dropout, attention_dropout, layer_norm)
         self.text_to_speech = CrossAttention(dims["text"], dims["speech"], heads, dropout, attention_dropout, layer_norm)
+        self.widths = {"speech": dims["speech"], "text": dims["text"]}  # the fused vector's parts, in order
         self.output_dim = dims["speech"] + dims["text"]
 
     def forward(self, encoded):

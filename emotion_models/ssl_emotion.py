@@ -165,17 +165,21 @@ class SSLEmotionModel(BaseFairseqModel):
         ``feature_keys`` (B,) (set by the task with --cache-frozen-features) name each row for the
         frozen-feature cache; without them, or without the cache, the encoders run.
         """
+        assert self.head is not None, "the task registers the head (task.build_model)"
+        return self.head(self.fused_features(speech_tokens, text_tokens, feature_keys))
+
+    def fused_features(self, speech_tokens=None, text_tokens=None, feature_keys=None):
+        """The fusion's output (B, fusion.output_dim), what the head reads: one part per modality
+        (``fusion.widths``, in :data:`MODALITY_ORDER`)."""
         tokens = {"speech": speech_tokens, "text": text_tokens}
         if self.feature_cache is not None and feature_keys is not None:
-            encoded = self.feature_cache.encode(self.encoders, tokens, self.padding_idx, feature_keys)
-            return self.head(self.fusion(encoded))
+            return self.fusion(self.feature_cache.encode(self.encoders, tokens, self.padding_idx, feature_keys))
         encoded = {}
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.cfg.freeze_ssl):
             for m, enc in self.encoders.items():
                 features = enc(tokens[m], cls_only=self.fusion.reads_cls_only)  # (B, T, C) or (B, 1, C)
                 encoded[m] = (features, tokens[m].eq(self.padding_idx[m]))
-        assert self.head is not None, "the task registers the head (task.build_model)"
-        return self.head(self.fusion(encoded))
+        return self.fusion(encoded)  # (B, sum of widths)
 
     def parameter_counts(self):
         """Total, trainable and new (fusion + head, not pretrained) parameter counts, with breakdown."""

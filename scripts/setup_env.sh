@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates (or reuses) the project's virtual environment at .venv and installs the pinned stack:
 # the CPU torch 2.13.0 wheel, fairseq-fixed 0.12.3.1 (imports as `fairseq`), the project itself
-# in editable mode, and espeak-ng for the demo corpus when apt-get is available (root).
+# in editable mode, and, when apt-get is available (root) and they are absent, espeak-ng for the demo
+# corpus and Debian's chromium + chromium-driver for the web page's browser test.
 # Usage: bash scripts/setup_env.sh        (idempotent: a complete .venv returns in a second)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,10 +12,14 @@ command -v "$PY" >/dev/null || PY=python3
 # The stamp covers the pins and the project's package list (the editable install maps each package by name).
 STAMP="$VENV/.installed-$( (cat "$ROOT/requirements.txt" "$ROOT/constraints.txt" "$ROOT/setup.py"; cd "$ROOT" && ls -d emotion_*/) | sha1sum | cut -c1-12)"
 
-if ! command -v espeak-ng >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "[setup] installing espeak-ng (speech synthesis for the demo corpus)"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null) \
-    || echo "[setup] espeak-ng unavailable: the demo corpus falls back to its numpy synthesiser"
+APT=()  # system packages missing here, installed only when absent (as root, with apt-get)
+command -v espeak-ng >/dev/null 2>&1 || APT+=(espeak-ng)  # speech synthesis for the demo corpus
+{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || APT+=(chromium chromium-driver)  # the page's browser test
+if [ ${#APT[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "[setup] installing ${APT[*]} with apt-get"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${APT[@]}" >/dev/null) \
+    || echo "[setup] apt-get could not install ${APT[*]}: without espeak-ng the demo corpus uses its numpy" \
+            "synthesiser; without chromium the browser test fails and says how to install it"
 fi
 
 if [ -f "$STAMP" ]; then

@@ -5,8 +5,11 @@ user would run them, and reused by later sessions when complete (the scripts ski
 """
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -93,3 +96,37 @@ def fast_binarize(monkeypatch):
     import emotion_data.binarize
 
     monkeypatch.setattr(emotion_data.binarize, "run_preprocess", InProcessPreprocess)
+
+
+@pytest.fixture(scope="session")
+def demo_server(demo_checkpoint, tmp_path_factory):
+    """``scripts/serve.py`` serving the demo checkpoint on a free local port (upload limit 2 MB), for the
+    session: {"url", "process", "max_upload_mb"}. The server's log is shown if it fails to start."""
+    with socket.socket() as s:  # a free port (closed again just before the server binds it)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, str(REPO / "scripts" / "serve.py"),
+                                    "--checkpoint", str(demo_checkpoint["checkpoint"]),
+                                    "--pretrained", str(demo_checkpoint["pretrained"]),
+                                    "--port", str(port), "--max-upload-mb", "2"], stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.time() > deadline:
+            process.kill()
+            pytest.fail(f"the server did not start (exit {process.poll()}):\n{log.read_text()[-5000:]}")
+        time.sleep(0.5)
+    yield {"url": url, "process": process, "max_upload_mb": 2, "log": log}
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()

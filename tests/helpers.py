@@ -250,3 +250,64 @@ def make_manifest(root, rows=ROWS, header=HEADER, extra=""):
         lines.append(f"{uid}\twav/{uid}.wav\t{start}\t{end}\t{TEXTS[i]}\t{label}\tspk{session}\t{session}\t{score}{extra}")
     (root / "manifest.tsv").write_text("\n".join(lines) + "\n")
     return root / "manifest.tsv"
+
+
+def recognizer_for(rec, pretrained_dir, arch, target_type="multiclass", info=None):
+    """A recognizer for ``arch`` built by the task from the pretrained checkpoints (random head), sharing
+    ``rec``'s dictionaries and tokenizers; ``target_type``/``info`` choose its label space."""
+    from emotion_core.label_spaces import label_space
+    from emotion_inference.recognizer import EmotionRecognizer
+    from emotion_models import ssl_emotion
+    from emotion_models.ssl_emotion import SSLEmotionModel
+
+    pre = Path(pretrained_dir)
+    cfg = OmegaConf.structured(SSLEmotionConfig(speech_checkpoint=str(pre / "bert_kmeans" / "bert_kmeans.pt"),
+                                                text_checkpoint=str(pre / "roberta.large" / "model.pt")))
+    getattr(ssl_emotion, arch)(cfg)
+    task = type("Task", (), {"speech_dictionary": rec.dicts["speech"], "text_dictionary": rec.dicts["text"]})
+    torch.manual_seed(0)
+    model = SSLEmotionModel.build_model(cfg, task)
+    space = label_space(target_type, info)
+    model.register_classification_head(space.head_shape)
+    tokenizer = rec.tokenizer if "speech" in model.encoder_max_positions() else None
+    bpe = rec.bpe if "text" in model.encoder_max_positions() else None
+    return EmotionRecognizer(model, space, rec.dicts["speech"], rec.dicts["text"], tokenizer, bpe)
+
+
+def srt_time(seconds):
+    """SubRip's hh:mm:ss,mmm."""
+    ms = int(round(seconds * 1000))
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+def joined_recording(corpus_dir, out_dir, per_label=1, silence_s=1.5, seed=0):
+    """Demo utterances of the test session (``per_label`` of each emotion, alternating) joined by
+    ``silence_s`` of faint noise, as ``recording.wav`` and ``recording.srt`` (one cue per utterance).
+
+    Returns (wav path, srt path, utterances: dicts with id, wav, text, label, start, end in the recording).
+    """
+    import csv
+
+    corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
+    with open(corpus_dir / "manifest.tsv", encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if r["session"] == "Ses05"]
+    by_label = {}
+    for r in rows:
+        by_label.setdefault(r["label"], []).append(r)
+    picks = [by_label[label][k] for k in range(per_label) for label in sorted(by_label)]
+    rng = np.random.default_rng(seed)
+    pause = lambda: (0.002 * rng.standard_normal(int(silence_s * SR))).astype(np.float32)  # noqa: E731
+    parts, utterances, t = [pause()], [], silence_s
+    for r in picks:
+        wav, sr = sf.read(str(corpus_dir / r["audio"]), dtype="float32")
+        assert sr == SR, "the demo corpus is 16 kHz"
+        utterances.append({"id": r["id"], "wav": corpus_dir / r["audio"], "text": r["text"], "label": r["label"],
+                           "start": t, "end": t + len(wav) / SR})
+        parts += [wav, pause()]
+        t += len(wav) / SR + silence_s
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wav_path, srt_path = out_dir / "recording.wav", out_dir / "recording.srt"
+    sf.write(str(wav_path), np.concatenate(parts), SR)
+    srt_path.write_text("".join(f"{i + 1}\n{srt_time(u['start'])} --> {srt_time(u['end'])}\n{u['text']}\n\n"
+                                for i, u in enumerate(utterances)), encoding="utf-8")
+    return wav_path, srt_path, utterances

@@ -18,6 +18,7 @@ import pytest
 import soundfile as sf
 import soxr
 import torch
+from helpers import recognizer_for
 from omegaconf import OmegaConf
 
 from emotion_data.audio import AudioError, load_audio
@@ -148,7 +149,7 @@ def test_unpadded_encoders_give_the_padded_probabilities(rec, encoded):
 
 def test_bf16_casts_the_linear_weights_once_with_autocasts_numbers(rec, encoded):
     """bf16=True: the same probabilities as the model under plain autocast, from weights cast once."""
-    net_input = rec._collate(encoded[:3])
+    net_input = rec.collate(encoded[:3])
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         expected = rec.model(**net_input).float()
     rec.bf16 = True
@@ -277,28 +278,9 @@ def test_long_audio_policy(rec, test_utterances, caplog):
         EmotionRecognizer(rec.model, rec.label_space, *rec.dicts.values(), rec.tokenizer, rec.bpe, long_audio="cut")
 
 
-def _unimodal(rec, trained, arch):
-    """A unimodal model built by the task from the pretrained checkpoints, and a recognizer for it."""
-    from emotion_models import ssl_emotion
-    from emotion_models.ssl_emotion import SSLEmotionConfig, SSLEmotionModel
-    from emotion_core.label_spaces import label_space
-
-    pre = trained["pretrained"]
-    cfg = OmegaConf.structured(SSLEmotionConfig(speech_checkpoint=str(pre / "bert_kmeans" / "bert_kmeans.pt"),
-                                                text_checkpoint=str(pre / "roberta.large" / "model.pt")))
-    getattr(ssl_emotion, arch)(cfg)
-    task = type("Task", (), {"speech_dictionary": rec.dicts["speech"], "text_dictionary": rec.dicts["text"]})
-    model = SSLEmotionModel.build_model(cfg, task)
-    space = label_space("multiclass")
-    model.register_classification_head(space.head_shape)
-    tokenizer = rec.tokenizer if "speech" in model.encoder_max_positions() else None
-    bpe = rec.bpe if "text" in model.encoder_max_positions() else None
-    return EmotionRecognizer(model, space, rec.dicts["speech"], rec.dicts["text"], tokenizer, bpe)
-
-
 def test_unimodal_models_need_one_modality(rec, trained, test_utterances):
     u = test_utterances[0]
-    speech = _unimodal(rec, trained, "ssl_emotion_speech_only")
+    speech = recognizer_for(rec, trained["pretrained"], "ssl_emotion_speech_only")
     assert speech.modalities == ("speech",)
     p = speech.predict(_audio(u), None, sample_rate=16000)  # no transcript needed
     assert set(p) == set(EMOTIONS) and sum(p.values()) == pytest.approx(1.0, abs=1e-5)
@@ -306,7 +288,7 @@ def test_unimodal_models_need_one_modality(rec, trained, test_utterances):
     with pytest.raises(ValueError, match="silent"):
         speech.predict(np.zeros(16000, dtype=np.float32), None, sample_rate=16000)
 
-    text = _unimodal(rec, trained, "ssl_emotion_text_only")
+    text = recognizer_for(rec, trained["pretrained"], "ssl_emotion_text_only")
     assert text.modalities == ("text",)
     p = text.predict(text=u["text"])  # no audio needed
     assert text.decisions(p) in EMOTIONS and sum(p.values()) == pytest.approx(1.0, abs=1e-5)

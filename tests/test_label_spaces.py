@@ -192,6 +192,25 @@ def test_json_round_trip_and_head_shape(kind):
     assert len(space.outputs(logits)) == 5 and space.decode(logits).shape[0] == 5
 
 
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_named_values_and_logit_names_for_timelines_pages_and_explanations(kind):
+    info, _ = EXAMPLES[kind]
+    space = label_space(kind, info)
+    logits = torch.randn(3, *space.head_shape)
+    names = space.logit_names()
+    assert len(names) == len(set(names)) == logits[0].numel()  # one name per logit of the flattened head
+    for prediction in space.outputs(logits):
+        values = space.values(prediction)
+        assert list(values) == space.value_names() and all(isinstance(v, float) for v in values.values())
+        if space.has_probabilities:
+            assert all(0.0 <= v <= 1.0 for v in values.values())
+    expected = {"categorical": (True, list(SIX.names)), "per_class_binary": (True, list(SIX.names)),
+                "regression": (False, ["sentiment"]), "dimensional": (False, list(AVD.names))}[kind]
+    assert (space.has_probabilities, space.value_names()) == expected
+    if kind == "per_class_binary":
+        assert names[:2] == ["angry:absent", "angry:present"]
+
+
 def test_parse_label_lines_and_their_errors():
     assert label_space("categorical", SIX).parse("fear", "x:1") == 2
     assert label_space("per_class_binary", SIX).parse("fear", "x:1") == [0, 0, 1, 0, 0, 0]

@@ -15,7 +15,8 @@ LAYERS = [
     ("emotion_models", "emotion_tasks"),  # the plugin's model and task
     ("emotion_criterions",),
     ("emotion_demo", "emotion_inference", "emotion_reproduce"),
-    ("emotion_bench",),
+    ("emotion_serve",),  # the HTTP service over emotion_inference
+    ("emotion_bench",),  # measures everything below, the service included
 ]
 RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in packages}
 
