@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 from emotion_core.files import atomic_write_text
+from emotion_core.text_files import read_utf8
 
 LABELS_FILE = "labels.json"
 DATA_KINDS = ("categorical", "regression", "dimensional")
@@ -137,10 +138,7 @@ def read_label_map(path):
     path = Path(path)
     if not path.is_file():
         raise LabelError(f"{path}: label map not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise LabelError(f"{path}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
+    text = read_utf8(path, LabelError)
     if text.lstrip().startswith("{"):
         try:
             mapping = json.loads(text)

@@ -105,16 +105,25 @@ def load_audio_with_info(path, start=None, end=None):
         if data.shape[0] == 0:
             raise AudioError(path, f"segment {t0:.3f}-{t1:.3f} s holds no sample")
 
-    wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]  # (samples,)
-    if sr != SAMPLE_RATE:
-        wav = soxr.resample(wav, sr, SAMPLE_RATE)
+    wav, problem = mono_16k(data, sr)
+    if problem:
+        raise AudioError(path, problem)
+    return wav, info
+
+
+def mono_16k(data, sample_rate):
+    """(samples, channels) float samples -> ((samples,) float32 mono at 16 kHz, the problem that makes
+    them unusable: non-finite or silent samples, else None)."""
+    wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if sample_rate != SAMPLE_RATE:
+        wav = soxr.resample(wav, sample_rate, SAMPLE_RATE)
     wav = np.ascontiguousarray(wav, dtype=np.float32)
     peak = float(np.abs(wav).max()) if wav.size else 0.0
     if not np.isfinite(peak):
-        raise AudioError(path, "audio holds NaN or infinite samples")
+        return wav, "audio holds NaN or infinite samples"
     if peak < SILENCE_PEAK:
-        raise AudioError(path, f"silent audio (peak {peak:.1e} < {SILENCE_PEAK:.0e})")
-    return wav, info
+        return wav, f"silent audio (peak {peak:.1e} < {SILENCE_PEAK:.0e})"
+    return wav, None
 
 
 def load_audio(path, start=None, end=None):

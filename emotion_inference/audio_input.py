@@ -8,10 +8,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-import soxr
 
-from emotion_core.constants import SAMPLE_RATE, SILENCE_PEAK
-from emotion_data.audio import load_audio
+from emotion_data.audio import load_audio, mono_16k
 
 MAX_CHANNELS = 64  # an array with more "channels" than this is taken for a (channels, samples) mistake
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4000, 384000  # Hz accepted with an array (telephone to studio rates)
@@ -72,15 +70,9 @@ def to_mono_16k(audio, sample_rate=None, what="audio"):
                          f"{data.shape} (transpose a (channels, samples) array)")
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise ValueError(f"{what}: empty audio (shape {data.shape}: no samples or no channels)")
-    data = pcm_to_float(data, what)
-    wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]  # (samples,)
-    if sample_rate != SAMPLE_RATE:
-        wav = soxr.resample(wav, sample_rate, SAMPLE_RATE)
-    wav = np.ascontiguousarray(wav, dtype=np.float32)
-    peak = float(np.abs(wav).max()) if wav.size else 0.0
-    if not np.isfinite(peak):
-        raise ValueError(f"{what}: audio holds NaN or infinite samples")
-    if peak < SILENCE_PEAK:
-        raise ValueError(f"{what}: silent audio (peak {peak:.1e} < {SILENCE_PEAK:.0e}); the speech "
-                         "encoder would see no speech, so no emotion can be read from it")
+    wav, problem = mono_16k(pcm_to_float(data, what), sample_rate)
+    if problem and problem.startswith("silent"):
+        problem += "; the speech encoder would see no speech, so no emotion can be read from it"
+    if problem:
+        raise ValueError(f"{what}: {problem}")
     return wav

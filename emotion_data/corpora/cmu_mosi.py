@@ -23,9 +23,9 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from emotion_core.numbers import parse_number
-
 from emotion_core.manifest import CorpusError, Listing, Problem, Utterance
+from emotion_core.numbers import parse_number
+from emotion_core.text_files import read_utf8
 
 SCORE_RANGE = (-3.0, 3.0)
 MOSI_STANDARD = {"videos": 93, "segments": 2199, "train": 1284, "valid": 229, "test": 686}
@@ -52,10 +52,7 @@ def read_labels(path):
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"{path}: labels file not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise CorpusError(f"{path}: not valid UTF-8 ({err.reason} at byte {err.start}); save it as UTF-8") from None
+    text = read_utf8(path, CorpusError, "; save it as UTF-8")
     delimiter = "\t" if "\t" in text.splitlines()[0] else ","
     rows = [r for r in csv.reader(text.splitlines(), delimiter=delimiter) if any(c.strip() for c in r)]
     if not rows:

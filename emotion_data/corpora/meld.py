@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from emotion_core.manifest import CorpusError, Listing, Problem, Utterance
+from emotion_core.text_files import read_utf8
 from emotion_data.text_repair import repair_mojibake
 
 SPLIT_FILES = {"train": "train_sent_emo.csv", "valid": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}
@@ -56,10 +57,7 @@ def _read_rows(path):
     """``[(line number, {column: text})]`` of a split's CSV; CorpusError for a missing or malformed file."""
     if not path.is_file():
         raise CorpusError(f"{path}: not found (pass the MELD.Raw folder holding {', '.join(SPLIT_FILES.values())})")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise CorpusError(f"{path}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
+    text = read_utf8(path, CorpusError)
     reader = csv.DictReader(io.StringIO(text, newline=""))  # "\x85" (mojibake) is no line break here
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:

@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from emotion_core.manifest import CorpusError, Listing, Problem, Utterance
+from emotion_core.text_files import read_utf8
 
 CLASS_CODES = {"A": "anger", "S": "sadness", "H": "happiness", "U": "surprise", "F": "fear", "D": "disgust",
                "C": "contempt", "N": "neutral", "O": "other", "X": "no_agreement"}
@@ -49,17 +50,10 @@ def _label_file(root):
                       "(pass the MSP-Podcast release folder, the one holding Audios/, Transcripts/ and Labels/)")
 
 
-def _read_text(path):
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise CorpusError(f"{path}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
-
-
 def read_label_rows(path):
     """``[(where, {column: text})]`` from ``labels_consensus.csv`` or ``.json``; CorpusError for a bad file."""
     path = Path(path)
-    text = _read_text(path)
+    text = read_utf8(path, CorpusError)
     if path.suffix == ".json":
         try:
             table = json.loads(text)
