@@ -67,7 +67,9 @@ def compare(runs_a, runs_b, metric, resamples=RESAMPLES, seed=0):
         p_value = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
         test = f"McNemar exact (discordant utterances: {only_a} only A correct, {only_b} only B correct)"
     else:
-        p_value = min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0)))
+        # two-sided, counting the observed split as one resample (never 0: at least 2 / (resamples + 1))
+        tail = min(np.sum(diffs <= 0), np.sum(diffs >= 0))
+        p_value = min(1.0, 2 * (tail + 1) / (resamples + 1))
         test = f"paired bootstrap ({resamples} resamples of the utterances)"
     return {"metric": metric, "a": float(means[0]), "b": float(means[1]), "difference": float(means[0] - means[1]),
             "ci95": [float(low), float(high)], "p_value": float(p_value), "test": test, "n_utterances": n,

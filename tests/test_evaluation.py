@@ -86,7 +86,7 @@ def test_paired_bootstrap_for_several_seeds(tmp_path):
         write_run(tmp_path / "bad" / f"seed{seed}", targets, noisy(targets, 0.6, 10 + seed))
     result = compare(load_runs(tmp_path / "good"), load_runs(tmp_path / "bad"), "ua", resamples=1000)
     assert result["test"].startswith("paired bootstrap") and result["n_runs"] == [2, 2]
-    assert result["difference"] > 0 and result["ci95"][0] > 0 and result["p_value"] < 0.01
+    assert result["difference"] > 0 and result["ci95"][0] > 0 and result["p_value"] == pytest.approx(2 / 1001)
     same = compare(load_runs(tmp_path / "good"), load_runs(tmp_path / "good"), "ua", resamples=200)
     assert same["difference"] == 0 and same["p_value"] == 1.0
 
