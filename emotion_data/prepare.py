@@ -4,11 +4,13 @@ Public entry points: :func:`prepare_iemocap`, :func:`prepare_cmu`, :func:`prepar
 lists the corpus (``emotion_data.corpora``, ``emotion_core.manifest``), assigns splits
 (``emotion_data.splits``) and calls :func:`build_data_dir`, which resolves the labels
 (``emotion_data.labels``), tokenizes speech (vq-wav2vec k-means, resumable, ``workers``
-processes; ``emotion_data.speech_tokens``) and text (GPT-2 BPE), binarizes with
+processes; ``emotion_data.speech_tokens``) and/or stores its 16 kHz audio
+(``emotion_data.audio_store``, ``--speech-input``), encodes text (GPT-2 BPE), binarizes with
 ``fairseq-preprocess`` and writes the report::
 
     DATA_DIR/manifest.tsv  labels.json  prepare_report.json  dropped.tsv (only with failures under --skip-bad)
     DATA_DIR/speech/{dict.txt,split.bin,split.idx}  text/{...}  label/{split}.label  ids/{split}.id
+    DATA_DIR/audio/{split.bin,split.idx}    (--speech-input waveform or both) 16 kHz mono int16 samples
     DATA_DIR/.cache/speech_tokens.tsv, audio_digests.tsv   finished utterances, reused by a rerun
 
 ``prepare_report.json`` with ``"complete": true`` is written last; it marks the directory complete.
@@ -16,24 +18,28 @@ processes; ``emotion_data.speech_tokens``) and text (GPT-2 BPE), binarizes with
 import hashlib
 import json
 import logging
+import shutil
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from emotion_core.constants import MAX_SPEECH_FRAMES, SAMPLE_RATE
+from emotion_core.constants import FRAME_SAMPLES, MAX_SPEECH_FRAMES, SAMPLE_RATE
 from emotion_core.files import atomic_write_lines, atomic_write_text, check_not_an_input
 from emotion_core.labels import PAPER_CLASSES, write_labels
 from emotion_core.layout import PretrainedLayout
 from emotion_core.manifest import MANIFEST_COLUMNS, Problem, is_known_speaker, read_manifest, write_manifest
 from emotion_data import splits as splits_mod
-from emotion_data.binarize import binarize, remove_interrupted_work, unknown_rate
+from emotion_data.audio_store import AUDIO_DIR, commit_splits, write_splits
+from emotion_data.binarize import WORK_PREFIX, binarize, remove_interrupted_work, unknown_rate
 from emotion_data.corpora import cmu_mosi, iemocap
 from emotion_data.labels import LabelOptions, label_line, resolve_labels
 from emotion_data.speech_tokens import AudioDigests, TokenCache, file_digest, tokenize_speech, utterance_key
 
 logger = logging.getLogger(__name__)
 
-MAX_FRAMES = MAX_SPEECH_FRAMES  # default speech tokens kept per utterance (--max-frames)
+MAX_FRAMES = MAX_SPEECH_FRAMES  # default 10 ms frames of speech kept per utterance (--max-frames): 20.46 s
+SPEECH_INPUTS = ("tokens", "waveform", "both")  # --speech-input: vq-wav2vec tokens, 16 kHz audio, or both
 CACHE_FILE = Path(".cache") / "speech_tokens.tsv"  # finished utterances, appended and flushed one by one
 DIGEST_FILE = Path(".cache") / "audio_digests.tsv"  # content digest of each audio file, by path, size and mtime
 REPORT_FILE = "prepare_report.json"
@@ -115,8 +121,8 @@ def _aggregate(problems):
 
 def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, source, labels=LabelOptions(),
                    drop_zero="none", allow_speaker_overlap=False, corpus_stats=None, split_description=None,
-                   unassigned=(), workers=1, skip_bad=False, max_frames=MAX_FRAMES, tokenizer_factory=None,
-                   bpe_factory=None):
+                   unassigned=(), workers=1, skip_bad=False, max_frames=MAX_FRAMES, speech_input="tokens",
+                   tokenizer_factory=None, bpe_factory=None):
     """Resolve labels, tokenize, binarize and report ``utterances`` (splits assigned) into ``out_dir``; return the report.
 
     ``labels`` (:class:`~emotion_data.labels.LabelOptions`) turns the label strings into the label
@@ -127,23 +133,31 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     ``allow_speaker_overlap`` (speakers that are empty or "unknown" are exempt, and counted). Any failed utterance fails the run with
     :class:`PreparationError` (after writing an incomplete report naming each file and problem),
     unless ``skip_bad``: then failed utterances are left out and listed in the report and in
-    ``dropped.tsv``. Skips all work when ``out_dir`` already holds this very preparation.
+    ``dropped.tsv``. ``speech_input``: ``tokens`` (vq-wav2vec tokens for Speech-BERT), ``waveform``
+    (the 16 kHz audio for wav2vec 2.0 / HuBERT / data2vec encoders, :mod:`emotion_data.audio_store`;
+    no vq-wav2vec or Speech-BERT file needed) or ``both``. Skips all work when ``out_dir`` already
+    holds this very preparation.
     """
+    if speech_input not in SPEECH_INPUTS:
+        raise PreparationError(f"--speech-input must be one of {', '.join(SPEECH_INPUTS)}, got {speech_input!r}")
+    tokens_wanted, audio_wanted = speech_input in ("tokens", "both"), speech_input in ("waveform", "both")
     out_dir, problems = Path(out_dir), list(problems)
     if Path(source).is_file():  # a manifest: the data directory's own manifest.tsv must not replace it
         check_not_an_input(out_dir / "manifest.tsv", [source], what="--out DIR writes DIR/manifest.tsv:")
     layout = PretrainedLayout(pretrained)
-    layout.check(layout.vq_wav2vec, layout.speech_dict, layout.text_dict, layout.bpe_encoder_json, layout.bpe_vocab)
+    speech_files = (layout.vq_wav2vec, layout.speech_dict) if tokens_wanted else ()
+    layout.check(*speech_files, layout.text_dict, layout.bpe_encoder_json, layout.bpe_vocab)
     utterances, info, left_out, label_problems = resolve_labels(utterances, labels)
     problems += label_problems
     utterances, zeros = _drop_zero(utterances, info, drop_zero)
     overlap = speaker_overlap(utterances, allow_speaker_overlap)
     if not utterances:
         raise PreparationError(f"{source}: no utterance to prepare" + (f"; problems:\n{_aggregate(problems)}" if problems else ""))
-    digests = {p.name: file_digest(p) for p in (layout.vq_wav2vec, layout.speech_dict, layout.text_dict,
-                                                  layout.bpe_encoder_json, layout.bpe_vocab)}
+    digests = {p.name: file_digest(p) for p in (*speech_files, layout.text_dict, layout.bpe_encoder_json,
+                                                  layout.bpe_vocab)}
     options = {"corpus": corpus, "max_frames": max_frames, "skip_bad": skip_bad, "split": split_description,
-               "labels": labels.describe(), "drop_zero": drop_zero, "allow_speaker_overlap": allow_speaker_overlap}
+               "labels": labels.describe(), "drop_zero": drop_zero, "allow_speaker_overlap": allow_speaker_overlap,
+               "speech_input": speech_input}
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_interrupted_work(out_dir)
     audio_digests = AudioDigests(out_dir / DIGEST_FILE)
@@ -165,21 +179,61 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
         else:
             text_lines[u.id] = bpe.encode(u.text.strip())
 
-    # speech: vq-wav2vec tokens, resumable
-    cache = TokenCache(out_dir / CACHE_FILE, digests[layout.vq_wav2vec.name])
+    # speech: vq-wav2vec tokens (resumable), then the 16 kHz audio
+    speech, speech_summary = {}, None
+    if tokens_wanted:
+        cache = TokenCache(out_dir / CACHE_FILE, digests[layout.vq_wav2vec.name])
+        try:
+            speech, speech_problems, speech_summary = tokenize_speech(
+                [u for u in utterances if u.id in text_lines], keys, layout.vq_wav2vec, cache, workers,
+                tokenizer_factory)
+        finally:
+            cache.close()
+        problems += speech_problems
+    audio = audio_summary = None
+    work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=out_dir))
     try:
-        speech, speech_problems, speech_summary = tokenize_speech(
-            [u for u in utterances if u.id in text_lines], keys, layout.vq_wav2vec, cache, workers, tokenizer_factory)
+        if audio_wanted:
+            failed = {p.id for p in problems}
+            candidates = {s: [u for u in utterances if u.split == s and u.id in text_lines and u.id not in failed]
+                          for s in splits_mod.SPLITS}
+            t0 = time.perf_counter()
+            audio, audio_problems = write_splits(work, candidates, max_frames * FRAME_SAMPLES, workers)
+            problems += audio_problems
+            audio_summary = _audio_summary(audio, max_frames, time.perf_counter() - t0, workers)
+        report = _finish(out_dir, work, utterances, problems, speech, audio, text_lines, info, layout, fingerprint,
+                         corpus, source, split_description, options, overlap, left_out, zeros, unassigned,
+                         corpus_stats, max_frames, skip_bad, workers, speech_summary, audio_summary)
     finally:
-        cache.close()
-    problems += speech_problems
+        shutil.rmtree(work, ignore_errors=True)
+    return report
 
+
+def _audio_summary(audio, max_frames, wall, workers):
+    """The report's ``audio`` entry: the store, what was cut or clipped, how long it took."""
+    seconds = sum(r["length"] for r in audio.values()) / SAMPLE_RATE
+    truncated = sorted(uid for uid, r in audio.items() if r["length"] > max_frames * FRAME_SAMPLES)
+    clipped = sorted(uid for uid, r in audio.items() if r["clipped"])
+    return {"store": f"{AUDIO_DIR}/{{split}}.bin/.idx: 16 kHz mono int16, fairseq MMapIndexedDataset",
+            "max_samples": max_frames * FRAME_SAMPLES, "max_seconds": max_frames * FRAME_SAMPLES / SAMPLE_RATE,
+            "truncated": {"count": len(truncated), "ids": truncated[:MAX_LISTED]},
+            "clipped": {"utterances": len(clipped), "samples": sum(r["clipped"] for r in audio.values()),
+                        "ids": clipped[:MAX_LISTED]},
+            "audio_seconds": round(seconds, 2), "wall_seconds": round(wall, 2), "workers": workers}
+
+
+def _finish(out_dir, work, utterances, problems, speech, audio, text_lines, info, layout, fingerprint, corpus, source,
+            split_description, options, overlap, left_out, zeros, unassigned, corpus_stats, max_frames, skip_bad,
+            workers, speech_summary, audio_summary):
+    """Report the outcome; unless it failed, binarize the tokens, move the audio into place, write the files."""
     failed = {p.id for p in problems}
     kept = [u for u in utterances if u.id not in failed]
     classes = info.kind == "categorical"
-    truncated = [u.id for u in kept if len(speech[u.id]["tokens"]) > max_frames]
-    resampled = [u.id for u in kept if speech[u.id]["sample_rate"] != SAMPLE_RATE]
-    downmixed = [u.id for u in kept if speech[u.id]["channels"] > 1]
+    source_of = speech or audio or {}  # what each kept utterance's audio was (rate, channels, length)
+    frames = {uid: len(r["tokens"]) if "tokens" in r else r["length"] // FRAME_SAMPLES for uid, r in source_of.items()}
+    truncated = [u.id for u in kept if frames[u.id] > max_frames]
+    resampled = [u.id for u in kept if source_of[u.id]["sample_rate"] != SAMPLE_RATE]
+    downmixed = [u.id for u in kept if source_of[u.id]["channels"] > 1]
     report = {
         "complete": False, "fingerprint": fingerprint, "corpus": corpus, "source": str(source),
         "pretrained": str(layout.root), "labels": info.to_json(), "created": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -190,13 +244,14 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
                    "per_session": _counts(kept, "session"), "per_speaker": _counts(kept, "speaker"),
                    "per_split_label": {s: _counts([u for u in kept if u.split == s], "label")
                                        for s in splits_mod.SPLITS} if classes else None},
-        "truncated": {"max_frames": max_frames, "count": len(truncated), "ids": truncated[:MAX_LISTED]},
+        "truncated": {"max_frames": max_frames, "max_seconds": max_frames * FRAME_SAMPLES / SAMPLE_RATE,
+                      "count": len(truncated), "ids": truncated[:MAX_LISTED]},
         "converted": {"resampled_to_16k": len(resampled), "downmixed_to_mono": len(downmixed),
                       "ids": sorted(set(resampled + downmixed))[:MAX_LISTED]},
         "not_in_any_split": [u.id for u in unassigned][:MAX_LISTED],
         "failed": [{"id": p.id, "file": p.file, "problem": p.problem} for p in problems],
         "failed_reasons": dict(Counter(p.problem.split(" (")[0] for p in problems).most_common()),
-        "speech_tokenization": speech_summary, "corpus_stats": corpus_stats or {},
+        "speech_tokenization": speech_summary, "audio": audio_summary, "corpus_stats": corpus_stats or {},
     }
     if problems and not skip_bad:
         atomic_write_text(out_dir / REPORT_FILE, json.dumps(report, indent=1))
@@ -216,27 +271,33 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     for s, us in by_split.items():
         if not us:
             logger.warning("split %s is empty: no %s/%s.bin is written", s, "speech", s)
-    speech_lines = {s: [" ".join(speech[u.id]["tokens"][:max_frames]) for u in us] for s, us in by_split.items()}
     text_split_lines = {s: [text_lines[u.id] for u in us] for s, us in by_split.items()}
-    all_speech = [l for ls in speech_lines.values() for l in ls]
     all_text = [l for ls in text_split_lines.values() for l in ls]
-    report["unknown_token_rate"] = {"speech": unknown_rate(layout.speech_dict, all_speech),
-                                    "text": unknown_rate(layout.text_dict, all_text)}
-    if report["unknown_token_rate"]["speech"] > 0:
-        logger.warning("%.2f%% of speech tokens are not in %s: does the dictionary match the checkpoint?",
-                       100 * report["unknown_token_rate"]["speech"], layout.speech_dict)
-    binarize(out_dir, {"speech": (layout.speech_dict, speech_lines), "text": (layout.text_dict, text_split_lines)},
-             workers=workers)
-    files = ["manifest.tsv", "speech/dict.txt", "text/dict.txt"]
+    report["unknown_token_rate"] = {"text": unknown_rate(layout.text_dict, all_text)}
+    modalities = {"text": (layout.text_dict, text_split_lines)}
+    if speech:
+        speech_lines = {s: [" ".join(speech[u.id]["tokens"][:max_frames]) for u in us] for s, us in by_split.items()}
+        report["unknown_token_rate"]["speech"] = unknown_rate(layout.speech_dict,
+                                                              [l for ls in speech_lines.values() for l in ls])
+        if report["unknown_token_rate"]["speech"] > 0:
+            logger.warning("%.2f%% of speech tokens are not in %s: does the dictionary match the checkpoint?",
+                           100 * report["unknown_token_rate"]["speech"], layout.speech_dict)
+        modalities["speech"] = (layout.speech_dict, speech_lines)
+    binarize(out_dir, modalities, workers=workers)
+    files = ["manifest.tsv", "text/dict.txt"] + (["speech/dict.txt"] if speech else [])
+    if audio is not None:
+        commit_splits(work, out_dir, splits_mod.SPLITS)
     for s, us in by_split.items():
         if us:
             atomic_write_lines(out_dir / "label" / f"{s}.label", [label_line(info, u.label) for u in us])
             atomic_write_lines(out_dir / "ids" / f"{s}.id", [u.id for u in us])
-            files += [f"{m}/{s}.{e}" for m in ("speech", "text") for e in ("bin", "idx")]
+            files += [f"{m}/{s}.{e}" for m in modalities for e in ("bin", "idx")]
+            files += [f"{AUDIO_DIR}/{s}.{e}" for e in ("bin", "idx")] if audio is not None else []
             files += [f"label/{s}.label", f"ids/{s}.id"]
         else:
             for stale in (out_dir / "label" / f"{s}.label", out_dir / "ids" / f"{s}.id"):
                 stale.unlink(missing_ok=True)
+    _remove_unused_speech(out_dir, speech_tokens=bool(speech), audio=audio is not None)
     write_manifest(out_dir / "manifest.tsv", [u for s in splits_mod.SPLITS for u in by_split[s]],
                    label_columns=info.names if info.kind == "dimensional" else ("label",))
     write_labels(out_dir, info)
@@ -244,6 +305,14 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     atomic_write_text(out_dir / REPORT_FILE, json.dumps(report, indent=1))
     logger.info("%s complete: %s", out_dir, report["counts"]["per_split"])
     return report
+
+
+def _remove_unused_speech(out_dir, speech_tokens, audio):
+    """Remove an earlier preparation's speech files of a kind this one did not write (they would be stale)."""
+    if not speech_tokens:
+        shutil.rmtree(out_dir / "speech", ignore_errors=True)
+    if not audio:
+        shutil.rmtree(out_dir / AUDIO_DIR, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------- public entry points
@@ -255,7 +324,7 @@ def _split(utterances, fold=None, speaker=None, folds_file=None, video_of=None):
 
 def prepare_iemocap(raw, pretrained, out, *, fold=None, leave_one_speaker_out=None, labels=IEMOCAP_LABELS,
                     expect_count=None, count_check=True, workers=1, skip_bad=False, max_frames=MAX_FRAMES,
-                    allow_speaker_overlap=False, **factories):
+                    allow_speaker_overlap=False, speech_input="tokens", **factories):
     """Prepare IEMOCAP's utterances into ``out``; by default the paper's 4 classes (neutral, happy+excited, sad, angry).
 
     Args:
@@ -276,7 +345,10 @@ def prepare_iemocap(raw, pretrained, out, *, fold=None, leave_one_speaker_out=No
         count_check: False skips the count check (a partial or edited release).
         workers: speech-tokenization processes (also passed to fairseq-preprocess).
         skip_bad: leave failed utterances out (listed in the report) instead of failing the run.
-        max_frames: speech tokens kept per utterance (the rest is truncated and counted).
+        max_frames: 10 ms frames of speech kept per utterance (tokens, or ``max_frames`` x 160 samples of
+            audio; the rest is truncated and counted). Default 2046: 20.46 s.
+        speech_input: ``tokens`` (vq-wav2vec, for Speech-BERT), ``waveform`` (16 kHz audio, for
+            wav2vec 2.0 / HuBERT / data2vec encoders) or ``both``.
         **factories: ``tokenizer_factory`` / ``bpe_factory`` replacing the production tokenizers (tests).
 
     Returns the report (``prepare_report.json``'s content).
@@ -297,11 +369,12 @@ def prepare_iemocap(raw, pretrained, out, *, fold=None, leave_one_speaker_out=No
     return build_data_dir(out, pretrained, assigned, listing.problems, corpus="iemocap", source=raw, labels=labels,
                           allow_speaker_overlap=allow_speaker_overlap,
                           corpus_stats=listing.stats, split_description=description, unassigned=unassigned,
-                          workers=workers, skip_bad=skip_bad, max_frames=max_frames, **factories)
+                          workers=workers, skip_bad=skip_bad, max_frames=max_frames, speech_input=speech_input,
+                          **factories)
 
 
 def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, drop_zero="none", workers=1, skip_bad=False,
-                max_frames=MAX_FRAMES, allow_speaker_overlap=False, **factories):
+                max_frames=MAX_FRAMES, allow_speaker_overlap=False, speech_input="tokens", **factories):
     """Prepare CMU-MOSI (``corpus="mosi"``) or CMU-MOSEI (``"mosei"``) sentiment segments into ``out``.
 
     Args:
@@ -318,7 +391,7 @@ def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, drop_zero="
             zero-scored segment in valid and test) or ``all`` (nor in train): the original code's
             binary mode removed them (whether from training too is not known); see
             docs/reproduce.md's protocols.
-        workers, skip_bad, max_frames, **factories: as in :func:`prepare_iemocap`.
+        workers, skip_bad, max_frames, speech_input, **factories: as in :func:`prepare_iemocap`.
 
     The labels are regression scores in [-3, 3] (``labels.json``: kind regression, range [-3, 3]).
 
@@ -337,12 +410,13 @@ def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, drop_zero="
     return build_data_dir(out, pretrained, assigned, listing.problems, corpus=corpus, source=raw, labels=scores,
                           drop_zero=drop_zero, allow_speaker_overlap=allow_speaker_overlap,
                           corpus_stats=listing.stats, split_description=description, unassigned=unassigned,
-                          workers=workers, skip_bad=skip_bad, max_frames=max_frames, **factories)
+                          workers=workers, skip_bad=skip_bad, max_frames=max_frames, speech_input=speech_input,
+                          **factories)
 
 
 def prepare_manifest(manifest, pretrained, out, *, label_columns=("label",), labels=LabelOptions(), fold=None,
                      leave_one_speaker_out=None, workers=1, skip_bad=False, max_frames=MAX_FRAMES,
-                     allow_speaker_overlap=False, **factories):
+                     allow_speaker_overlap=False, speech_input="tokens", **factories):
     """Prepare any corpus given as a ``manifest.tsv`` (see ``emotion_core.manifest``) into ``out``.
 
     ``label_columns``: the manifest column holding the label, or one column per dimension
@@ -350,7 +424,8 @@ def prepare_manifest(manifest, pretrained, out, *, label_columns=("label",), lab
     :class:`~emotion_data.labels.LabelOptions` (kind, classes and their order, label map, range).
     Splits: ``fold`` / ``leave_one_speaker_out`` as in :func:`prepare_iemocap` when given; else the
     manifest's own ``split`` column when every row has one; else the session split (sessions 1-3
-    train, 4 valid, 5 test) for manifests whose sessions are 1..5.
+    train, 4 valid, 5 test) for manifests whose sessions are 1..5. Other arguments as in
+    :func:`prepare_iemocap`.
 
     >>> report = prepare_manifest("corpus/manifest.tsv", "pretrained", "data/demo-sentiment",
     ...                           label_columns=("sentiment",))  # doctest: +SKIP
@@ -365,4 +440,4 @@ def prepare_manifest(manifest, pretrained, out, *, label_columns=("label",), lab
     return build_data_dir(out, pretrained, assigned, listing.problems, corpus="manifest", source=manifest,
                           labels=labels, corpus_stats=listing.stats, split_description=description,
                           unassigned=unassigned, workers=workers, skip_bad=skip_bad, max_frames=max_frames,
-                          allow_speaker_overlap=allow_speaker_overlap, **factories)
+                          allow_speaker_overlap=allow_speaker_overlap, speech_input=speech_input, **factories)

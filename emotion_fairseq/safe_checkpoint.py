@@ -8,7 +8,8 @@ vq-wav2vec, restores of ``fairseq-train``) go through three checks, and reports 
 1. **Pickle globals.** ``weights_only`` stays on; the allowlist holds exactly the non-tensor
    classes fairseq checkpoints contain: legacy ``args`` (:class:`argparse.Namespace`), numpy
    scalars, fairseq 0.9 meters (mapped onto ``fairseq.logging.meters``), the omegaconf config
-   broadcast on distributed resume and fairseq's ``_TensorPlaceholder``. Any other global (a
+   broadcast on distributed resume, fairseq's ``_TensorPlaceholder`` and fairseq's ``Dictionary``
+   (the ``task_state`` of fine-tuned CTC checkpoints: lists of symbols and counts). Any other global (a
    ``__reduce__`` calling ``os.system``) is refused by torch before it runs.
 2. **Configuration strings.** fairseq evaluates some configuration strings with ``eval`` when it
    builds a model; every such field, at any depth of the checkpoint, must be a literal of the
@@ -76,8 +77,19 @@ def _broadcast_globals():
     return [_TensorPlaceholder]
 
 
+def _task_state_globals():
+    """fairseq's ``Dictionary``, kept in the ``task_state`` of audio fine-tuning and HuBERT checkpoints.
+
+    Unpickled as an object whose attributes are set from plain lists, dicts, strings and ints (its
+    class defines no ``__setstate__`` or ``__reduce__``): no code of the file runs.
+    """
+    from fairseq.data import Dictionary
+
+    return [Dictionary]
+
+
 SAFE_GLOBALS = [argparse.Namespace, *_numpy_globals(), *_legacy_meter_globals(), *_omegaconf_globals(),
-                *_broadcast_globals()]
+                *_broadcast_globals(), *_task_state_globals()]
 
 
 # ------------------------------------------------------------------------------------- content checks
