@@ -104,7 +104,7 @@ def check_structure(state):
         raise CheckpointLoadError(f"holds {kind}, not a fairseq checkpoint: it lacks 'model' (and 'args' or "
                                   "'cfg'); save models with fairseq-train, or wrap the weights as "
                                   "{'model': state_dict, 'cfg': ...}")
-    if not isinstance(state["model"], dict) or not all(isinstance(v, torch.Tensor) for v in state["model"].values()):
+    if not isinstance(state["model"], dict) or not all(_is_weights(v) for v in state["model"].values()):
         raise CheckpointLoadError("its 'model' entry is not a dict of tensors")
     if state.get("args") is None and state.get("cfg") is None:
         raise CheckpointLoadError("has weights but neither 'args' nor 'cfg': the model it belongs to is unknown")
@@ -132,9 +132,25 @@ def check_config_strings(state):
             f"literals of the expected shape, so the model was not built and nothing in them ran ({listed})")
 
 
+def _is_weights(value):
+    """A tensor, or a dict of tensors (data2vec keeps its EMA teacher's weights as ``model["_ema"]``)."""
+    if isinstance(value, dict):
+        return all(isinstance(v, torch.Tensor) for v in value.values())
+    return isinstance(value, torch.Tensor)
+
+
+def _flat(weights, prefix=""):
+    """(name, tensor) of every tensor in a state dict, nested dicts included."""
+    for name, value in weights.items():
+        if isinstance(value, dict):
+            yield from _flat(value, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", value
+
+
 def check_finite(weights):
     """Raise CheckpointLoadError naming the first weights that hold NaN or infinite values."""
-    for name, tensor in weights.items():
+    for name, tensor in _flat(weights):
         if not tensor.is_floating_point() or tensor.numel() == 0:
             continue
         if torch.isfinite(torch.sum(tensor, dtype=torch.float32)):

@@ -242,15 +242,13 @@ class WaveformEncoder(nn.Module):
 
     def _load(self, state_dict, name):
         """Load the encoder's weights strictly; weights of pretraining-only modules are set aside."""
-        own = self.model.state_dict()
         kept = {k: v for k, v in state_dict.items() if not k.startswith(PRETRAINING_ONLY)}
-        missing = sorted(set(own) - set(kept))
-        unexpected = sorted(set(kept) - set(own))
-        if missing or unexpected:
-            raise WaveformCheckpointError(
-                f"{name}: the checkpoint's {MODELS[self.kind][3]} weights do not fit the model its configuration "
-                f"describes (missing {missing[:5]}, unexpected {unexpected[:5]})")
-        self.model.load_state_dict(kept, strict=True)
+        try:
+            self.model.load_state_dict(kept, strict=True)
+        except RuntimeError as err:  # missing, unexpected or differently shaped weights
+            details = "; ".join(line.strip() for line in str(err).splitlines()[1:4])
+            raise WaveformCheckpointError(f"{name}: the checkpoint's {MODELS[self.kind][3]} weights do not fit the "
+                                          f"model its configuration describes ({details})") from None
 
     def freeze(self):
         """No gradients for the pretrained weights (:meth:`encode` runs them without autograd); layer weights still learn."""
