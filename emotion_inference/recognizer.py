@@ -284,13 +284,19 @@ class EmotionRecognizer:
 
 
     def predict_encoded(self, encoded: List[Encoded]):
-        """Predictions of already encoded utterances, batched by length, in the input order."""
+        """Predictions of already encoded utterances, batched by length, in the input order.
+
+        A waveform model predicts each utterance alone: padding would change its features (the base
+        releases' first convolution block normalizes over time, padding included).
+        """
         order = sorted(range(len(encoded)), key=lambda i: encoded[i].cost(), reverse=True)
         results = [None] * len(encoded)
+        batchable = self.speech_input != "waveform"
         start = 0
         while start < len(order):
             end = start + 1  # longest first: a batch's padded cost is its size x its first item's cost
-            while end < len(order) and (end - start + 1) * encoded[order[start]].cost() <= self.max_tokens:
+            while (batchable and end < len(order)
+                   and (end - start + 1) * encoded[order[start]].cost() <= self.max_tokens):
                 end += 1
             batch = order[start:end]
             for i, out in zip(batch, self.label_space.outputs(self._forward([encoded[i] for i in batch]))):
