@@ -1,4 +1,5 @@
-"""Baseline vs fast: training throughput, frozen-SSL epochs, tokenization RTF, latency; the cost of safe loading.
+"""Baseline vs fast: training throughput, frozen-SSL epochs, tokenization RTF, latency; the cost of safe loading;
+the waveform speech path (HuBERT base).
 
     python scripts/benchmark.py [--device cpu|cuda] [--layers-speech N --layers-text N] [--quick]
     (or python -m emotion_bench.benchmark)
@@ -24,6 +25,10 @@ batch_by_size; the project's criterion; optimizer steps through fairseq's optimi
 fairseq's ``adam``; fast: the project's ``torch_adamw``, PyTorch's fused AdamW), the paper's
 Adam settings (lr 1e-5, betas 0.9/0.98, eps 1e-6, weight decay 0.1).
 Each training configuration runs in a fresh process (peak memory = that process's peak).
+
+The ``waveform`` section measures the path of wav2vec 2.0 / HuBERT speech encoders at the releases' base
+size (HuBERT base, 12 x 768, 7 convolutions; see :mod:`emotion_bench.waveform`): training throughput
+baseline vs fast, peak memory of a 16-utterance batch, single-utterance latency with RoBERTa-large.
 """
 import argparse
 import json
@@ -403,6 +408,15 @@ def bf16_supported(device):
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def failed_sections(out):
+    """Names of the measurements of the benchmark's JSON whose process died."""
+    wave = out.get("waveform") or {}
+    sections = {**(out.get("train") or {}), "frozen": out.get("frozen"),
+                **{f"waveform {k}": v for k, v in (wave.get("train") or {}).items()},
+                **{f"waveform batch16 {k}": v for k, v in (wave.get("batch16") or {}).items()}}
+    return [name for name, summary in sections.items() if "failed" in (summary or {})]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -415,8 +429,12 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2, help="torch threads (goals are stated for 2 CPU cores)")
     p.add_argument("--quick", action="store_true", help="fewer utterances, repeats and audio")
     p.add_argument("--skip", nargs="*", default=[],
-                   choices=["train", "frozen", "tokenize", "latency", "checkpoint_load"],
+                   choices=["train", "frozen", "tokenize", "latency", "checkpoint_load", "waveform"],
                    help="sections to leave out (their keys are null)")
+    p.add_argument("--waveform-layers", type=int, default=12,
+                   help="HuBERT depth of the waveform section (default 12: the base release)")
+    p.add_argument("--waveform-utterances", type=int, default=None,
+                   help="training utterances of the waveform section (default 16, --quick 8)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     device = args.device
@@ -435,6 +453,7 @@ def main(argv=None):
            "utterances": n, "seed": args.seed}
     sp, tx = lengths(n, args.seed)
     out = {"train_speedup": None, "frozen_epoch_speedup": None, "tokenize_rtf": None, "latency_s": None,
+           "waveform_train_speedup": None, "waveform_latency_s": None,
            "machine": {"device": device, "cpu": platform.processor() or platform.machine(), "cpu_model": cpu_model(),
                        "cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
                        "bf16_supported": bf16,
@@ -468,6 +487,14 @@ def main(argv=None):
         lat = latency(args.threads, device, bf16, repeats=3 if args.quick else 5)
         out["latency"] = lat
         out["latency_s"] = lat["fast"]["median_s"]
+    if "waveform" not in args.skip:
+        from emotion_bench import waveform
+
+        wjob = dict(job, layers_speech=args.waveform_layers,
+                    utterances=args.waveform_utterances or (8 if args.quick else PER_UPDATE))
+        out["waveform"] = waveform.run(wjob, bf16, repeats)
+        out["waveform_train_speedup"] = out["waveform"]["train_speedup"]
+        out["waveform_latency_s"] = out["waveform"]["latency"]["fast"]["median_s"]
     if "checkpoint_load" not in args.skip:
         from emotion_bench.checkpoint_load import measure
 
@@ -477,8 +504,7 @@ def main(argv=None):
                            "end": [round(x, 2) for x in os.getloadavg()]}
     out["wall_s"] = round(time.time() - started, 1)
     print(json.dumps(out, indent=1))
-    failed = [name for name, summary in {**out.get("train", {}), "frozen": out.get("frozen", {})}.items()
-              if "failed" in summary]
+    failed = failed_sections(out)
     if failed:
         sys.exit(f"benchmark: {', '.join(failed)} failed (see the JSON)")
 
