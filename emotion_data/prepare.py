@@ -153,7 +153,8 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     layout = PretrainedLayout(pretrained)
     needed = [layout.vq_wav2vec, layout.speech_dict] if tokens_wanted else []
     needed += [layout.text_dict, layout.bpe_encoder_json, layout.bpe_vocab] if with_text else []
-    layout.check(*needed)
+    if needed:  # a speech-only directory of audio needs no pretrained file
+        layout.check(*needed)
     utterances, info, left_out, label_problems = resolve_labels(utterances, labels)
     problems += label_problems
     utterances, zeros = _drop_zero(utterances, info, drop_zero)

@@ -33,8 +33,9 @@ MODALITIES = ("speech", "text")
 def token_modalities(data_dir):
     """The modalities whose tokens a data directory holds: speech unless it holds audio only (an
     ``audio/`` folder and no ``speech/``), text unless it is speech-only (no ``text/``)."""
-    audio_only = os.path.isdir(os.path.join(data_dir, "audio")) and not os.path.isdir(os.path.join(data_dir, "speech"))
-    return tuple(m for m in MODALITIES if (m == "speech" and not audio_only) or os.path.isdir(os.path.join(data_dir, m)))
+    holds = {name: os.path.isdir(os.path.join(data_dir, name)) for name in ("speech", "text", "audio")}
+    audio_only = holds["audio"] and not holds["speech"]
+    return tuple(m for m in MODALITIES if holds[m] or (m == "speech" and not audio_only))
 
 
 def has_tokens(data_dir, modality, split):

@@ -67,7 +67,7 @@ def test_both_inputs_then_tokens_only(tmp_path, pretrained, fast_binarize):
     manifest = make_manifest(tmp_path / "corpus")
     both = prepare.prepare_manifest(manifest, pretrained.root, tmp_path / "both", label_columns=("sentiment",),
                                     speech_input="both")
-    tokens = prepare.prepare_manifest(manifest, pretrained.root, tmp_path / "tokens", label_columns=("sentiment",))
+    prepare.prepare_manifest(manifest, pretrained.root, tmp_path / "tokens", label_columns=("sentiment",))
     assert both["speech_tokenization"]["done"] == 6 and both["audio"]["audio_seconds"] > 0
     for split in ("train", "valid", "test"):
         assert load_split(tmp_path / "both", "speech", split) == load_split(tmp_path / "tokens", "speech", split)
@@ -137,3 +137,19 @@ def test_the_long_audio_policy_in_samples_and_what_is_missing(audio_data, tmp_pa
     speech_only_model(task, save_pretraining(tmp_path / "w.pt", "hubert"))
     with pytest.raises(FileNotFoundError, match=r"audio/valid\.bin.*--speech-input waveform \(or both\)"):
         task.load_dataset("valid")
+
+
+def test_a_speech_only_waveform_directory_needs_no_pretrained_file_and_trains_the_speech_model(tmp_path, pretrained,
+                                                                                                fast_binarize):
+    out = tmp_path / "data"
+    report = prepare.prepare_manifest(make_manifest(tmp_path / "corpus"), tmp_path / "nothing_pretrained", out,
+                                      label_columns=("sentiment",), modalities=("speech",), speech_input="waveform")
+    assert report["modalities"] == ["speech"] and report["speech_tokenization"] is None
+    assert not (out / "speech").exists() and not (out / "text").exists() and (out / "audio" / "train.bin").is_file()
+    task = make_task("regression", data=out)
+    assert task.speech_dictionary is None and task.text_dictionary is None
+    model = speech_only_model(task, save_pretraining(tmp_path / "w.pt", "wav2vec2"))
+    task.load_dataset("valid")
+    sample = task.dataset("valid").collater([task.dataset("valid")[i] for i in range(len(task.dataset("valid")))])
+    assert set(sample["net_input"]) == {"speech_source", "speech_padding_mask"}
+    assert model(**sample["net_input"]).shape == (len(sample["id"]),)
