@@ -1,5 +1,5 @@
 """Baseline vs fast: training throughput, frozen-SSL epochs, tokenization RTF, latency; the cost of safe loading;
-the service and timelines.
+the waveform speech path (HuBERT base); the service and timelines.
 
     python scripts/benchmark.py [--device cpu|cuda] [--layers-speech N --layers-text N] [--quick]
     (or python -m emotion_bench.benchmark)
@@ -30,6 +30,9 @@ Each training configuration runs in a fresh process (peak memory = that process'
 memory under 8 concurrent clients x 50 requests (emotion_bench/serve_bench.py). ``timeline``: the
 real-time factor and peak memory of a timeline of a ``--timeline-minutes`` recording with the
 full-size models on the CPU, in a fresh process, in the fast configuration (emotion_bench/timeline_bench.py).
+The ``waveform`` section measures the path of wav2vec 2.0 / HuBERT speech encoders at the releases' base
+size (HuBERT base, 12 x 768, 7 convolutions; see :mod:`emotion_bench.waveform`): training throughput
+baseline vs fast, peak memory of a 16-utterance batch, single-utterance latency with RoBERTa-large.
 """
 import argparse
 import json
@@ -421,6 +424,15 @@ def bf16_supported(device):
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def failed_sections(out):
+    """Names of the measurements of the benchmark's JSON whose process died."""
+    wave = out.get("waveform") or {}
+    sections = {**(out.get("train") or {}), "frozen": out.get("frozen"), "timeline": out.get("timeline"),
+                **{f"waveform {k}": v for k, v in (wave.get("train") or {}).items()},
+                **{f"waveform batch16 {k}": v for k, v in (wave.get("batch16") or {}).items()}}
+    return [name for name, summary in sections.items() if "failed" in (summary or {})]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -435,8 +447,13 @@ def main(argv=None):
     p.add_argument("--timeline-minutes", type=float, default=None, help="recording of the timeline figure "
                                                                         "(default 10, --quick 2)")
     p.add_argument("--skip", nargs="*", default=[],
-                   choices=["train", "frozen", "tokenize", "latency", "checkpoint_load", "serve", "timeline"],
+                   choices=["train", "frozen", "tokenize", "latency", "checkpoint_load", "waveform", "serve",
+                            "timeline"],
                    help="sections to leave out (their keys are null)")
+    p.add_argument("--waveform-layers", type=int, default=12,
+                   help="HuBERT depth of the waveform section (default 12: the base release)")
+    p.add_argument("--waveform-utterances", type=int, default=None,
+                   help="training utterances of the waveform section (default 16, --quick 8)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     device = args.device
@@ -455,6 +472,7 @@ def main(argv=None):
            "utterances": n, "seed": args.seed}
     sp, tx = lengths(n, args.seed)
     out = {"train_speedup": None, "frozen_epoch_speedup": None, "tokenize_rtf": None, "latency_s": None,
+           "waveform_train_speedup": None, "waveform_latency_s": None,
            "serve_overhead_ms": None, "serve_rss_growth": None, "timeline_rtf": None, "timeline_peak_rss_gb": None,
            "machine": {"device": device, "cpu": platform.processor() or platform.machine(), "cpu_model": cpu_model(),
                        "cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
@@ -489,6 +507,14 @@ def main(argv=None):
         lat = latency(args.threads, device, bf16, repeats=3 if args.quick else 5)
         out["latency"] = lat
         out["latency_s"] = lat["fast"]["median_s"]
+    if "waveform" not in args.skip:
+        from emotion_bench import waveform
+
+        wjob = dict(job, layers_speech=args.waveform_layers,
+                    utterances=args.waveform_utterances or (8 if args.quick else PER_UPDATE))
+        out["waveform"] = waveform.run(wjob, bf16, repeats)
+        out["waveform_train_speedup"] = out["waveform"]["train_speedup"]
+        out["waveform_latency_s"] = out["waveform"]["latency"]["fast"]["median_s"]
     if "checkpoint_load" not in args.skip:
         from emotion_bench.checkpoint_load import measure
 
@@ -515,8 +541,7 @@ def main(argv=None):
                            "end": [round(x, 2) for x in os.getloadavg()]}
     out["wall_s"] = round(time.time() - started, 1)
     print(json.dumps(out, indent=1))
-    failed = [name for name, summary in {**out.get("train", {}), "frozen": out.get("frozen", {}),
-                                         "timeline": out.get("timeline", {})}.items() if "failed" in summary]
+    failed = failed_sections(out)
     if failed:
         sys.exit(f"benchmark: {', '.join(failed)} failed (see the JSON)")
 

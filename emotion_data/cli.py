@@ -52,7 +52,13 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=1, help="speech-tokenization processes")
     p.add_argument("--skip-bad", action="store_true",
                    help="leave failed utterances out (listed in the report and dropped.tsv) instead of failing")
-    p.add_argument("--max-frames", type=int, default=prepare.MAX_FRAMES, help="speech tokens kept per utterance")
+    p.add_argument("--max-frames", type=int, default=prepare.MAX_FRAMES,
+                   help="10 ms frames of speech kept per utterance: tokens, or x 160 samples of audio (default "
+                        "2046 = 20.46 s)")
+    p.add_argument("--speech-input", choices=prepare.SPEECH_INPUTS, default="tokens",
+                   help="tokens: vq-wav2vec tokens for Speech-BERT (needs vq-wav2vec_kmeans.pt and bert_kmeans/dict.txt); "
+                        "waveform: the 16 kHz mono audio for wav2vec 2.0 / HuBERT / data2vec encoders "
+                        "(DATA_DIR/audio/); both: the two, so that either kind of model trains on the directory")
     p.add_argument("--allow-speaker-overlap", action="store_true",
                    help="go on when a known speaker is in both the train and the test split (recorded in the report)")
     p.add_argument("--modalities", choices=MODALITY_CHOICES, default="both",
@@ -144,7 +150,7 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     common = dict(workers=args.workers, skip_bad=args.skip_bad, max_frames=args.max_frames,
-                  modalities=MODALITY_CHOICES[args.modalities])
+                  modalities=MODALITY_CHOICES[args.modalities], speech_input=args.speech_input)
     guarded = dict(common, allow_speaker_overlap=args.allow_speaker_overlap)  # splits made here: overlap checked
     try:
         if args.corpus == "iemocap":
@@ -173,8 +179,8 @@ def main(argv=None):
         logging.getLogger("prepare_data").error("%s", err)
         return 1
     counts = report["counts"]
+    speech = {k: report[k] for k in ("speech_tokenization", "audio") if report.get(k)}
     print(f"{args.out}: {counts['kept']} utterances {counts['per_split']}, {counts['failed']} failed, "
-          f"{report['truncated']['count']} truncated, labels {report['labels']}, "
-          f"speech {report['speech_tokenization']}")
+          f"{report['truncated']['count']} truncated, labels {report['labels']}, speech {speech}")
     return 0
 

@@ -1,15 +1,16 @@
 """From a corpus listing to the data directory the task reads (see docs/data_preparation.md).
 
 Public entry points: :func:`prepare_iemocap`, :func:`prepare_cmu`, :func:`prepare_msp_podcast`,
-:func:`prepare_meld`, :func:`prepare_manifest`. Each
-lists the corpus (``emotion_data.corpora``, ``emotion_core.manifest``), assigns splits
-(``emotion_data.splits``) and calls :func:`build_data_dir`, which resolves the labels
-(``emotion_data.labels``), tokenizes speech (vq-wav2vec k-means, resumable, ``workers``
-processes; ``emotion_data.speech_tokens``) and text (GPT-2 BPE), binarizes with
-``fairseq-preprocess`` and writes the report::
+:func:`prepare_meld`, :func:`prepare_manifest`. Each lists the corpus (``emotion_data.corpora``,
+``emotion_core.manifest``), assigns splits (``emotion_data.splits``) and calls
+:func:`build_data_dir`, which resolves the labels (``emotion_data.labels``), tokenizes speech
+(vq-wav2vec k-means, resumable, ``workers`` processes; ``emotion_data.speech_tokens``) and/or
+stores its 16 kHz audio (``emotion_data.audio_store``, ``--speech-input``), encodes text (GPT-2
+BPE; not for a speech-only directory), binarizes with ``fairseq-preprocess`` and writes the report::
 
     DATA_DIR/manifest.tsv  labels.json  prepare_report.json  dropped.tsv (only with failures under --skip-bad)
     DATA_DIR/speech/{dict.txt,split.bin,split.idx}  text/{...}  label/{split}.label  ids/{split}.id
+    DATA_DIR/audio/{split.bin,split.idx}    (--speech-input waveform or both) 16 kHz mono int16 samples
     DATA_DIR/.cache/speech_tokens.tsv, audio_digests.tsv   finished utterances, reused by a rerun
 
 ``prepare_report.json`` with ``"complete": true`` is written last; it marks the directory complete.
@@ -18,24 +19,27 @@ import hashlib
 import json
 import logging
 import shutil
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from emotion_core.constants import MAX_SPEECH_FRAMES, SAMPLE_RATE
+from emotion_core.constants import FRAME_SAMPLES, MAX_SPEECH_FRAMES, SAMPLE_RATE
 from emotion_core.files import atomic_write_lines, atomic_write_text, check_not_an_input
 from emotion_core.labels import PAPER_CLASSES, write_labels
 from emotion_core.layout import PretrainedLayout
 from emotion_core.manifest import MANIFEST_COLUMNS, Problem, is_known_speaker, read_manifest, write_manifest
 from emotion_data import splits as splits_mod
-from emotion_data.binarize import binarize, remove_interrupted_work, unknown_rate
+from emotion_data.audio_store import AUDIO_DIR, commit_splits, write_splits
+from emotion_data.binarize import WORK_PREFIX, binarize, remove_interrupted_work, unknown_rate
 from emotion_data.corpora import cmu_mosi, iemocap, meld, msp_podcast
 from emotion_data.labels import LabelOptions, label_line, resolve_labels
 from emotion_data.speech_tokens import AudioDigests, TokenCache, file_digest, tokenize_speech, utterance_key
 
 logger = logging.getLogger(__name__)
 
-MAX_FRAMES = MAX_SPEECH_FRAMES  # default speech tokens kept per utterance (--max-frames)
+MAX_FRAMES = MAX_SPEECH_FRAMES  # default 10 ms frames of speech kept per utterance (--max-frames): 20.46 s
+SPEECH_INPUTS = ("tokens", "waveform", "both")  # --speech-input: vq-wav2vec tokens, 16 kHz audio, or both
 CACHE_FILE = Path(".cache") / "speech_tokens.tsv"  # finished utterances, appended and flushed one by one
 DIGEST_FILE = Path(".cache") / "audio_digests.tsv"  # content digest of each audio file, by path, size and mtime
 REPORT_FILE = "prepare_report.json"
@@ -119,7 +123,7 @@ def _aggregate(problems):
 def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, source, labels=LabelOptions(),
                    drop_zero="none", allow_speaker_overlap=False, corpus_stats=None, split_description=None,
                    unassigned=(), workers=1, skip_bad=False, max_frames=MAX_FRAMES, modalities=MODALITIES,
-                   tokenizer_factory=None, bpe_factory=None):
+                   speech_input="tokens", tokenizer_factory=None, bpe_factory=None):
     """Resolve labels, tokenize, binarize and report ``utterances`` (splits assigned) into ``out_dir``; return the report.
 
     ``labels`` (:class:`~emotion_data.labels.LabelOptions`) turns the label strings into the label
@@ -132,9 +136,14 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     (speakers that are empty or "unknown" are exempt, and counted); the overlap is reported either way.
     Any failed utterance fails the run with :class:`PreparationError` (after writing an incomplete
     report naming each file and problem), unless ``skip_bad``: then failed utterances are left out and
-    listed in the report and in ``dropped.tsv``. Skips all work when ``out_dir`` already holds this
-    very preparation.
+    listed in the report and in ``dropped.tsv``. ``speech_input``: ``tokens`` (vq-wav2vec tokens for
+    Speech-BERT), ``waveform`` (the 16 kHz audio for wav2vec 2.0 / HuBERT / data2vec encoders,
+    :mod:`emotion_data.audio_store`; no vq-wav2vec or Speech-BERT file needed) or ``both``. Skips all
+    work when ``out_dir`` already holds this very preparation.
     """
+    if speech_input not in SPEECH_INPUTS:
+        raise PreparationError(f"--speech-input must be one of {', '.join(SPEECH_INPUTS)}, got {speech_input!r}")
+    tokens_wanted, audio_wanted = speech_input in ("tokens", "both"), speech_input in ("waveform", "both")
     out_dir, problems, modalities = Path(out_dir), list(problems), tuple(modalities)
     if modalities not in (MODALITIES, ("speech",)):
         raise PreparationError(f"modalities must be speech and text, or speech alone; got {', '.join(modalities)}")
@@ -142,9 +151,10 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     if Path(source).is_file():  # a manifest: the data directory's own manifest.tsv must not replace it
         check_not_an_input(out_dir / "manifest.tsv", [source], what="--out DIR writes DIR/manifest.tsv:")
     layout = PretrainedLayout(pretrained)
-    needed = [layout.vq_wav2vec, layout.speech_dict]
+    needed = [layout.vq_wav2vec, layout.speech_dict] if tokens_wanted else []
     needed += [layout.text_dict, layout.bpe_encoder_json, layout.bpe_vocab] if with_text else []
-    layout.check(*needed)
+    if needed:  # a speech-only directory of audio needs no pretrained file
+        layout.check(*needed)
     utterances, info, left_out, label_problems = resolve_labels(utterances, labels)
     problems += label_problems
     utterances, zeros = _drop_zero(utterances, info, drop_zero)
@@ -154,7 +164,7 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     digests = {p.name: file_digest(p) for p in needed}
     options = {"corpus": corpus, "max_frames": max_frames, "skip_bad": skip_bad, "split": split_description,
                "labels": labels.describe(), "drop_zero": drop_zero, "allow_speaker_overlap": allow_speaker_overlap,
-               "modalities": list(modalities)}
+               "modalities": list(modalities), "speech_input": speech_input}
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_interrupted_work(out_dir)
     audio_digests = AudioDigests(out_dir / DIGEST_FILE)
@@ -176,23 +186,62 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
                 problems.append(Problem(u.id, str(source), "empty transcript"))
             else:
                 text_lines[u.id] = bpe.encode(u.text.strip())
+    speakable = [u for u in utterances if u.id in text_lines or not with_text]
 
-    # speech: vq-wav2vec tokens, resumable
-    cache = TokenCache(out_dir / CACHE_FILE, digests[layout.vq_wav2vec.name])
+    # speech: vq-wav2vec tokens (resumable), then the 16 kHz audio
+    speech, speech_summary = {}, None
+    if tokens_wanted:
+        cache = TokenCache(out_dir / CACHE_FILE, digests[layout.vq_wav2vec.name])
+        try:
+            speech, speech_problems, speech_summary = tokenize_speech(
+                speakable, keys, layout.vq_wav2vec, cache, workers,
+                tokenizer_factory)
+        finally:
+            cache.close()
+        problems += speech_problems
+    audio = audio_summary = None
+    work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=out_dir))
     try:
-        speech, speech_problems, speech_summary = tokenize_speech(
-            [u for u in utterances if u.id in text_lines or not with_text], keys, layout.vq_wav2vec, cache, workers,
-            tokenizer_factory)
+        if audio_wanted:
+            failed = {p.id for p in problems}
+            candidates = {s: [u for u in speakable if u.split == s and u.id not in failed] for s in splits_mod.SPLITS}
+            t0 = time.perf_counter()
+            audio, audio_problems = write_splits(work, candidates, max_frames * FRAME_SAMPLES, workers)
+            problems += audio_problems
+            audio_summary = _audio_summary(audio, max_frames, time.perf_counter() - t0, workers)
+        report = _finish(out_dir, work, utterances, problems, speech, audio, text_lines, info, layout, fingerprint,
+                         corpus, source, split_description, options, overlap, left_out, zeros, unassigned,
+                         corpus_stats, max_frames, skip_bad, workers, speech_summary, audio_summary, modalities)
     finally:
-        cache.close()
-    problems += speech_problems
+        shutil.rmtree(work, ignore_errors=True)
+    return report
 
+
+def _audio_summary(audio, max_frames, wall, workers):
+    """The report's ``audio`` entry: the store, what was cut or clipped, how long it took."""
+    seconds = sum(r["length"] for r in audio.values()) / SAMPLE_RATE
+    truncated = sorted(uid for uid, r in audio.items() if r["length"] > max_frames * FRAME_SAMPLES)
+    clipped = sorted(uid for uid, r in audio.items() if r["clipped"])
+    return {"store": f"{AUDIO_DIR}/{{split}}.bin/.idx: 16 kHz mono int16, fairseq MMapIndexedDataset",
+            "max_samples": max_frames * FRAME_SAMPLES, "max_seconds": max_frames * FRAME_SAMPLES / SAMPLE_RATE,
+            "truncated": {"count": len(truncated), "ids": truncated[:MAX_LISTED]},
+            "clipped": {"utterances": len(clipped), "samples": sum(r["clipped"] for r in audio.values()),
+                        "ids": clipped[:MAX_LISTED]},
+            "audio_seconds": round(seconds, 2), "wall_seconds": round(wall, 2), "workers": workers}
+
+
+def _finish(out_dir, work, utterances, problems, speech, audio, text_lines, info, layout, fingerprint, corpus, source,
+            split_description, options, overlap, left_out, zeros, unassigned, corpus_stats, max_frames, skip_bad,
+            workers, speech_summary, audio_summary, modalities):
+    """Report the outcome; unless it failed, binarize the tokens, move the audio into place, write the files."""
     failed = {p.id for p in problems}
     kept = [u for u in utterances if u.id not in failed]
     classes = info.kind == "categorical"
-    truncated = [u.id for u in kept if len(speech[u.id]["tokens"]) > max_frames]
-    resampled = [u.id for u in kept if speech[u.id]["sample_rate"] != SAMPLE_RATE]
-    downmixed = [u.id for u in kept if speech[u.id]["channels"] > 1]
+    source_of = speech or audio or {}  # what each kept utterance's audio was (rate, channels, length)
+    frames = {uid: len(r["tokens"]) if "tokens" in r else r["length"] // FRAME_SAMPLES for uid, r in source_of.items()}
+    truncated = [u.id for u in kept if frames[u.id] > max_frames]
+    resampled = [u.id for u in kept if source_of[u.id]["sample_rate"] != SAMPLE_RATE]
+    downmixed = [u.id for u in kept if source_of[u.id]["channels"] > 1]
     report = {
         "complete": False, "fingerprint": fingerprint, "corpus": corpus, "source": str(source),
         "pretrained": str(layout.root), "labels": info.to_json(), "modalities": list(modalities),
@@ -204,13 +253,14 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
                    "per_session": _counts(kept, "session"), "per_speaker": _counts(kept, "speaker"),
                    "per_split_label": {s: _counts([u for u in kept if u.split == s], "label")
                                        for s in splits_mod.SPLITS} if classes else None},
-        "truncated": {"max_frames": max_frames, "count": len(truncated), "ids": truncated[:MAX_LISTED]},
+        "truncated": {"max_frames": max_frames, "max_seconds": max_frames * FRAME_SAMPLES / SAMPLE_RATE,
+                      "count": len(truncated), "ids": truncated[:MAX_LISTED]},
         "converted": {"resampled_to_16k": len(resampled), "downmixed_to_mono": len(downmixed),
                       "ids": sorted(set(resampled + downmixed))[:MAX_LISTED]},
         "not_in_any_split": [u.id for u in unassigned][:MAX_LISTED],
         "failed": [{"id": p.id, "file": p.file, "problem": p.problem} for p in problems],
         "failed_reasons": dict(Counter(p.problem.split(" (")[0] for p in problems).most_common()),
-        "speech_tokenization": speech_summary, "corpus_stats": corpus_stats or {},
+        "speech_tokenization": speech_summary, "audio": audio_summary, "corpus_stats": corpus_stats or {},
     }
     if problems and not skip_bad:
         atomic_write_text(out_dir / REPORT_FILE, json.dumps(report, indent=1))
@@ -230,28 +280,34 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     for s, us in by_split.items():
         if not us:
             logger.warning("split %s is empty: no %s/%s.bin is written", s, "speech", s)
-    lines = {"speech": {s: [" ".join(speech[u.id]["tokens"][:max_frames]) for u in us] for s, us in by_split.items()}}
-    if with_text:
+    lines, dicts = {}, {}
+    if speech:
+        lines["speech"] = {s: [" ".join(speech[u.id]["tokens"][:max_frames]) for u in us] for s, us in by_split.items()}
+        dicts["speech"] = layout.speech_dict
+    if "text" in modalities:
         lines["text"] = {s: [text_lines[u.id] for u in us] for s, us in by_split.items()}
-    dicts = {"speech": layout.speech_dict, "text": layout.text_dict}
+        dicts["text"] = layout.text_dict
     report["unknown_token_rate"] = {m: unknown_rate(dicts[m], [l for ls in lines[m].values() for l in ls])
-                                    for m in modalities}
-    if report["unknown_token_rate"]["speech"] > 0:
+                                    for m in lines}
+    if report["unknown_token_rate"].get("speech", 0) > 0:
         logger.warning("%.2f%% of speech tokens are not in %s: does the dictionary match the checkpoint?",
                        100 * report["unknown_token_rate"]["speech"], layout.speech_dict)
-    binarize(out_dir, {m: (dicts[m], lines[m]) for m in modalities}, workers=workers)
-    if not with_text:  # an earlier preparation's text tokens: the task would load them
-        shutil.rmtree(out_dir / "text", ignore_errors=True)
-    files = ["manifest.tsv", *(f"{m}/dict.txt" for m in modalities)]
+    if lines:
+        binarize(out_dir, {m: (dicts[m], lines[m]) for m in lines}, workers=workers)
+    files = ["manifest.tsv", *(f"{m}/dict.txt" for m in lines)]
+    if audio is not None:
+        commit_splits(work, out_dir, splits_mod.SPLITS)
     for s, us in by_split.items():
         if us:
             atomic_write_lines(out_dir / "label" / f"{s}.label", [label_line(info, u.label) for u in us])
             atomic_write_lines(out_dir / "ids" / f"{s}.id", [u.id for u in us])
-            files += [f"{m}/{s}.{e}" for m in modalities for e in ("bin", "idx")]
+            files += [f"{m}/{s}.{e}" for m in lines for e in ("bin", "idx")]
+            files += [f"{AUDIO_DIR}/{s}.{e}" for e in ("bin", "idx")] if audio is not None else []
             files += [f"label/{s}.label", f"ids/{s}.id"]
         else:
             for stale in (out_dir / "label" / f"{s}.label", out_dir / "ids" / f"{s}.id"):
                 stale.unlink(missing_ok=True)
+    _remove_unused_inputs(out_dir, speech_tokens=bool(speech), audio=audio is not None, text="text" in lines)
     write_manifest(out_dir / "manifest.tsv", [u for s in splits_mod.SPLITS for u in by_split[s]],
                    label_columns=info.names if info.kind == "dimensional" else ("label",))
     write_labels(out_dir, info)
@@ -259,6 +315,13 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     atomic_write_text(out_dir / REPORT_FILE, json.dumps(report, indent=1))
     logger.info("%s complete: %s", out_dir, report["counts"]["per_split"])
     return report
+
+
+def _remove_unused_inputs(out_dir, speech_tokens, audio, text):
+    """Remove an earlier preparation's input files of a kind this one did not write (the task would load them)."""
+    for kept, folder in ((speech_tokens, "speech"), (audio, AUDIO_DIR), (text, "text")):
+        if not kept:
+            shutil.rmtree(out_dir / folder, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------- public entry points
@@ -270,7 +333,7 @@ def _split(utterances, fold=None, speaker=None, folds_file=None, video_of=None):
 
 def prepare_iemocap(raw, pretrained, out, *, fold=None, leave_one_speaker_out=None, labels=IEMOCAP_LABELS,
                     expect_count=None, count_check=True, workers=1, skip_bad=False, max_frames=MAX_FRAMES,
-                    allow_speaker_overlap=False, modalities=MODALITIES, **factories):
+                    allow_speaker_overlap=False, modalities=MODALITIES, speech_input="tokens", **factories):
     """Prepare IEMOCAP's utterances into ``out``; by default the paper's 4 classes (neutral, happy+excited, sad, angry).
 
     Args:
@@ -291,9 +354,12 @@ def prepare_iemocap(raw, pretrained, out, *, fold=None, leave_one_speaker_out=No
         count_check: False skips the count check (a partial or edited release).
         workers: speech-tokenization processes (also passed to fairseq-preprocess).
         skip_bad: leave failed utterances out (listed in the report) instead of failing the run.
-        max_frames: speech tokens kept per utterance (the rest is truncated and counted).
+        max_frames: 10 ms frames of speech kept per utterance (tokens, or ``max_frames`` x 160 samples of
+            audio; the rest is truncated and counted). Default 2046: 20.46 s.
         modalities: ``("speech", "text")``, or ``("speech",)`` for a speech-only data directory
             (the adapter still reads the transcripts).
+        speech_input: ``tokens`` (vq-wav2vec, for Speech-BERT), ``waveform`` (16 kHz audio, for
+            wav2vec 2.0 / HuBERT / data2vec encoders) or ``both``.
         **factories: ``tokenizer_factory`` / ``bpe_factory`` replacing the production tokenizers (tests).
 
     Returns the report (``prepare_report.json``'s content).
@@ -315,11 +381,13 @@ def prepare_iemocap(raw, pretrained, out, *, fold=None, leave_one_speaker_out=No
                           allow_speaker_overlap=allow_speaker_overlap,
                           corpus_stats=listing.stats, split_description=description, unassigned=unassigned,
                           workers=workers, skip_bad=skip_bad, max_frames=max_frames, modalities=modalities,
+                          speech_input=speech_input,
                           **factories)
 
 
 def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, drop_zero="none", workers=1, skip_bad=False,
-                max_frames=MAX_FRAMES, allow_speaker_overlap=False, modalities=MODALITIES, **factories):
+                max_frames=MAX_FRAMES, allow_speaker_overlap=False, modalities=MODALITIES, speech_input="tokens",
+                **factories):
     """Prepare CMU-MOSI (``corpus="mosi"``) or CMU-MOSEI (``"mosei"``) sentiment segments into ``out``.
 
     Args:
@@ -336,7 +404,7 @@ def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, drop_zero="
             zero-scored segment in valid and test) or ``all`` (nor in train): the original code's
             binary mode removed them (whether from training too is not known); see
             docs/reproduce.md's protocols.
-        workers, skip_bad, max_frames, modalities, **factories: as in :func:`prepare_iemocap`.
+        workers, skip_bad, max_frames, modalities, speech_input, **factories: as in :func:`prepare_iemocap`.
 
     The labels are regression scores in [-3, 3] (``labels.json``: kind regression, range [-3, 3]).
 
@@ -356,12 +424,13 @@ def prepare_cmu(corpus, raw, pretrained, out, *, folds, labels=None, drop_zero="
                           drop_zero=drop_zero, allow_speaker_overlap=allow_speaker_overlap,
                           corpus_stats=listing.stats, split_description=description, unassigned=unassigned,
                           workers=workers, skip_bad=skip_bad, max_frames=max_frames, modalities=modalities,
+                          speech_input=speech_input,
                           **factories)
 
 
 def prepare_manifest(manifest, pretrained, out, *, label_columns=("label",), labels=LabelOptions(), fold=None,
                      leave_one_speaker_out=None, workers=1, skip_bad=False, max_frames=MAX_FRAMES,
-                     allow_speaker_overlap=False, modalities=MODALITIES, **factories):
+                     allow_speaker_overlap=False, modalities=MODALITIES, speech_input="tokens", **factories):
     """Prepare any corpus given as a ``manifest.tsv`` (see ``emotion_core.manifest``) into ``out``.
 
     ``label_columns``: the manifest column holding the label, or one column per dimension
@@ -385,11 +454,13 @@ def prepare_manifest(manifest, pretrained, out, *, label_columns=("label",), lab
     return build_data_dir(out, pretrained, assigned, listing.problems, corpus="manifest", source=manifest,
                           labels=labels, corpus_stats=listing.stats, split_description=description,
                           unassigned=unassigned, workers=workers, skip_bad=skip_bad, max_frames=max_frames,
-                          allow_speaker_overlap=allow_speaker_overlap, modalities=modalities, **factories)
+                          allow_speaker_overlap=allow_speaker_overlap, modalities=modalities,
+                          speech_input=speech_input, **factories)
 
 
 def prepare_msp_podcast(raw, pretrained, out, *, task="categorical", test_set="Test1", modalities=MODALITIES,
-                        count_check=True, workers=1, skip_bad=False, max_frames=MAX_FRAMES, **factories):
+                        speech_input="tokens", count_check=True, workers=1, skip_bad=False, max_frames=MAX_FRAMES,
+                        **factories):
     """Prepare MSP-Podcast's speaking turns into ``out`` with the release's partition.
 
     Args:
@@ -426,12 +497,13 @@ def prepare_msp_podcast(raw, pretrained, out, *, task="categorical", test_set="T
     return build_data_dir(out, pretrained, listing.utterances, listing.problems, corpus="msp-podcast", source=raw,
                           labels=labels, corpus_stats=listing.stats, split_description=description,
                           workers=workers, skip_bad=skip_bad, max_frames=max_frames, modalities=modalities,
+                          speech_input=speech_input,
                           allow_speaker_overlap=True,  # the release's split: overlap reported
                           **factories)
 
 
-def prepare_meld(raw, pretrained, out, *, labels="emotion", modalities=MODALITIES, count_check=True, workers=1,
-                 skip_bad=False, max_frames=MAX_FRAMES, **factories):
+def prepare_meld(raw, pretrained, out, *, labels="emotion", modalities=MODALITIES, speech_input="tokens",
+                 count_check=True, workers=1, skip_bad=False, max_frames=MAX_FRAMES, **factories):
     """Prepare MELD's utterances (the audio track of each clip, the repaired transcript) into ``out``.
 
     Args:
@@ -460,5 +532,6 @@ def prepare_meld(raw, pretrained, out, *, labels="emotion", modalities=MODALITIE
     return build_data_dir(out, pretrained, listing.utterances, listing.problems, corpus="meld", source=raw,
                           labels=classes, corpus_stats=listing.stats, split_description=description,
                           workers=workers, skip_bad=skip_bad, max_frames=max_frames, modalities=modalities,
+                          speech_input=speech_input,
                           allow_speaker_overlap=True,  # the release's split: overlap reported
                           **factories)

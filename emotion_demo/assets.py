@@ -1,8 +1,8 @@
 """The demo assets: a synthetic corpus and tiny, really pretrained stand-ins of the released models.
 
 :func:`build_demo_assets` writes ``OUT/corpus/`` (wav files + manifest.tsv, docs/demo_corpus.md),
-``OUT/pretrained/`` in the layout of the releases (vq-wav2vec, Speech-BERT, RoBERTa, GPT-2 BPE) and
-``OUT/build_report.json`` (masked-LM validation losses beside unigram baselines, timings).
+``OUT/pretrained/`` in the layout of the releases (vq-wav2vec, Speech-BERT, RoBERTa, GPT-2 BPE,
+wav2vec 2.0, HuBERT) and ``OUT/build_report.json`` (validation losses beside trivial baselines, timings).
 """
 import json
 import logging
@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from emotion_demo.pretrain import SPEECH_BERT, TEXT_ROBERTA, TRAIN_THREADS, MaskedLMSpec, pretrain_masked_lm, write_json
+from emotion_demo.waveform_standins import WAVEFORM, WaveformSpec
 
 logger = logging.getLogger(__name__)
 
@@ -24,14 +25,16 @@ class DemoPreset:
     speech: MaskedLMSpec  # Speech-BERT stand-in
     text: MaskedLMSpec  # text RoBERTa stand-in
     bpe_vocab: int  # upper bound of the BPE vocabulary (the corpus may stop it earlier)
+    waveform: WaveformSpec  # wav2vec 2.0 and HuBERT stand-ins
 
 
 PRESETS = {
-    "full": DemoPreset(num_utterances=440, speech=SPEECH_BERT, text=TEXT_ROBERTA, bpe_vocab=1000),
+    "full": DemoPreset(num_utterances=440, speech=SPEECH_BERT, text=TEXT_ROBERTA, bpe_vocab=1000, waveform=WAVEFORM),
     "small": DemoPreset(num_utterances=160, speech=SPEECH_BERT.with_updates(300, 30),
-                        text=TEXT_ROBERTA.with_updates(200, 20), bpe_vocab=1000),
+                        text=TEXT_ROBERTA.with_updates(200, 20), bpe_vocab=1000,
+                        waveform=WAVEFORM.with_updates(200, 20)),
 }
-BUILD_VERSION = 2  # bump when the build changes so that older complete directories are rebuilt
+BUILD_VERSION = 3  # bump when the build changes so that older complete directories are rebuilt
 VALID_EVERY = 10  # every 10th utterance is held out of pretraining to measure the validation loss
 STANDIN_INIT_UTTERANCES = 80  # utterances whose features fit the vq-wav2vec stand-in's k-means codebook
 MARKER = ".complete"  # written last: its presence (with matching options) means the build is complete
@@ -79,6 +82,7 @@ def _build(tmp, preset, seed, engine):
     from emotion_demo.bpe_training import train_bpe
     from emotion_demo.synthetic_corpus import build_corpus, read_manifest
     from emotion_demo.vq_wav2vec_standin import build_standin
+    from emotion_demo.waveform_standins import pretrain_waveform_standins
 
     sizes, t0, timings = PRESETS[preset], time.time(), {}
     manifest = build_corpus(tmp / "corpus", sizes.num_utterances, seed, engine)
@@ -112,6 +116,9 @@ def _build(tmp, preset, seed, engine):
     report["roberta"] = pretrain_masked_lm("text RoBERTa", *split(text_lines), layout.roberta,
                                            layout.text_dict, sizes.text, seed, tmp / "work" / "text")
     timings["roberta"] = time.time() - t0 - sum(timings.values())
+    report.update(pretrain_waveform_standins(wavs, VALID_EVERY, layout.wav2vec2, layout.hubert, sizes.waveform, seed,
+                                             tmp / "work" / "waveform"))
+    timings["wav2vec2_hubert"] = time.time() - t0 - sum(timings.values())
     layout.check()
     report["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
     shutil.rmtree(tmp / "work")

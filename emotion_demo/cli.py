@@ -3,9 +3,9 @@
     python scripts/make_demo_assets.py --out demo_out/assets [--small] [--seed 0] [--engine auto]
 
 writes ``OUT/corpus/`` (wav files + manifest.tsv, see docs/demo_corpus.md), ``OUT/pretrained/`` in the
-layout of the released checkpoints (vq-wav2vec, Speech-BERT, RoBERTa, GPT-2 BPE) and
-``OUT/build_report.json`` (masked-LM validation losses vs unigram baselines, timings). A second run
-on a complete OUT returns at once.
+layout of the released checkpoints (vq-wav2vec, Speech-BERT, RoBERTa, GPT-2 BPE, wav2vec 2.0, HuBERT)
+and ``OUT/build_report.json`` (validation losses vs trivial baselines, timings). A second run on a
+complete OUT returns at once.
 """
 import argparse
 import logging
@@ -18,7 +18,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--small", action="store_true",
-                        help="small preset for tests: 160 utterances and shorter pretraining (about a minute)")
+                        help="small preset for tests: 160 utterances and shorter pretraining (about two minutes)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the corpus, the models and the training")
     parser.add_argument("--engine", choices=("auto", "espeak", "numpy"), default="auto",
                         help="speech synthesis: espeak-ng when installed (auto), or the pure-numpy fallback")
@@ -35,3 +35,9 @@ def main(argv=None):
         r = report[name]
         print(f"{name}: validation masked-LM loss {r['valid_loss_bits']:.3f} bits "
               f"(unigram baseline {r['unigram_bits']:.3f} bits)")
+    w2v, hubert = report["wav2vec2"], report["hubert"]
+    print(f"wav2vec2: validation contrastive loss {w2v['valid_contrastive_bits']:.3f} bits, accuracy "
+          f"{w2v['valid_accuracy']:.3f} (uniform guess {w2v['uniform_bits']:.3f} bits, {w2v['chance_accuracy']:.3f})")
+    print(f"hubert: validation masked-prediction loss {hubert['valid_masked_bits']:.3f} bits, accuracy "
+          f"{hubert['valid_accuracy']:.3f} (unigram baseline {hubert['unigram_bits']:.3f} bits, majority cluster "
+          f"{hubert['majority_accuracy']:.3f})")

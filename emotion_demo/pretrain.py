@@ -21,7 +21,6 @@ import json
 import logging
 import math
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -138,9 +137,9 @@ def _fairseq_train_args(data_bin, save_dir, spec, seed):
     ]
 
 
-def train_masked_lm(data_bin, save_dir, spec, seed):
-    """Run ``fairseq-train --task masked_lm``; returns (final validation loss in bits, last checkpoint)."""
-    cmd = [str(FAIRSEQ_BIN / "fairseq-train"), *_fairseq_train_args(data_bin, save_dir, spec, seed)]
+def run_fairseq_train(argv, save_dir):
+    """Run the venv's ``fairseq-train argv`` with one torch thread; returns its log (also ``save_dir/train.log``)."""
+    cmd = [str(FAIRSEQ_BIN / "fairseq-train"), *argv]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": TRAIN_THREADS}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     log = proc.stdout + proc.stderr
@@ -148,9 +147,20 @@ def train_masked_lm(data_bin, save_dir, spec, seed):
     (Path(save_dir) / "train.log").write_text(log)
     if proc.returncode != 0:
         raise RuntimeError(f"fairseq-train failed ({proc.returncode}): {' '.join(cmd)}\n{log[-4000:]}")
-    losses = re.findall(r'"valid_loss": "([0-9.]+)"', log)
-    assert losses, f"no validation loss in the fairseq-train log {save_dir}/train.log"
-    return float(losses[-1]), Path(save_dir) / "checkpoint_last.pt"
+    return log
+
+
+def last_validation(log, where):
+    """The last ``valid`` statistics fairseq-train logged (``--log-format json``), as {name: float}."""
+    stats = [json.loads(line[line.index("{"):]) for line in log.splitlines() if "| valid |" in line and "{" in line]
+    assert stats, f"no validation in the fairseq-train log {where}"
+    return {k.removeprefix("valid_"): float(v) for k, v in stats[-1].items() if k.startswith("valid_")}
+
+
+def train_masked_lm(data_bin, save_dir, spec, seed):
+    """Run ``fairseq-train --task masked_lm``; returns (final validation loss in bits, last checkpoint)."""
+    log = run_fairseq_train(_fairseq_train_args(data_bin, save_dir, spec, seed), save_dir)
+    return last_validation(log, f"{save_dir}/train.log")["loss"], Path(save_dir) / "checkpoint_last.pt"
 
 
 def to_legacy(state):

@@ -8,7 +8,8 @@ vq-wav2vec, restores of ``fairseq-train``) go through three checks, and reports 
 1. **Pickle globals.** ``weights_only`` stays on; the allowlist holds exactly the non-tensor
    classes fairseq checkpoints contain: legacy ``args`` (:class:`argparse.Namespace`), numpy
    scalars, fairseq 0.9 meters (mapped onto ``fairseq.logging.meters``), the omegaconf config
-   broadcast on distributed resume and fairseq's ``_TensorPlaceholder``. Any other global (a
+   broadcast on distributed resume, fairseq's ``_TensorPlaceholder`` and fairseq's ``Dictionary``
+   (the ``task_state`` of fine-tuned CTC checkpoints: lists of symbols and counts). Any other global (a
    ``__reduce__`` calling ``os.system``) is refused by torch before it runs.
 2. **Configuration strings.** fairseq evaluates some configuration strings with ``eval`` when it
    builds a model; every such field, at any depth of the checkpoint, must be a literal of the
@@ -76,8 +77,19 @@ def _broadcast_globals():
     return [_TensorPlaceholder]
 
 
+def _task_state_globals():
+    """fairseq's ``Dictionary``, kept in the ``task_state`` of audio fine-tuning and HuBERT checkpoints.
+
+    Unpickled as an object whose attributes are set from plain lists, dicts, strings and ints (its
+    class defines no ``__setstate__`` or ``__reduce__``): no code of the file runs.
+    """
+    from fairseq.data import Dictionary
+
+    return [Dictionary]
+
+
 SAFE_GLOBALS = [argparse.Namespace, *_numpy_globals(), *_legacy_meter_globals(), *_omegaconf_globals(),
-                *_broadcast_globals()]
+                *_broadcast_globals(), *_task_state_globals()]
 
 
 # ------------------------------------------------------------------------------------- content checks
@@ -92,7 +104,7 @@ def check_structure(state):
         raise CheckpointLoadError(f"holds {kind}, not a fairseq checkpoint: it lacks 'model' (and 'args' or "
                                   "'cfg'); save models with fairseq-train, or wrap the weights as "
                                   "{'model': state_dict, 'cfg': ...}")
-    if not isinstance(state["model"], dict) or not all(isinstance(v, torch.Tensor) for v in state["model"].values()):
+    if not isinstance(state["model"], dict) or not all(_is_weights(v) for v in state["model"].values()):
         raise CheckpointLoadError("its 'model' entry is not a dict of tensors")
     if state.get("args") is None and state.get("cfg") is None:
         raise CheckpointLoadError("has weights but neither 'args' nor 'cfg': the model it belongs to is unknown")
@@ -120,9 +132,25 @@ def check_config_strings(state):
             f"literals of the expected shape, so the model was not built and nothing in them ran ({listed})")
 
 
+def _is_weights(value):
+    """A tensor, or a dict of tensors (data2vec keeps its EMA teacher's weights as ``model["_ema"]``)."""
+    if isinstance(value, dict):
+        return all(isinstance(v, torch.Tensor) for v in value.values())
+    return isinstance(value, torch.Tensor)
+
+
+def _flat(weights, prefix=""):
+    """(name, tensor) of every tensor in a state dict, nested dicts included."""
+    for name, value in weights.items():
+        if isinstance(value, dict):
+            yield from _flat(value, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", value
+
+
 def check_finite(weights):
     """Raise CheckpointLoadError naming the first weights that hold NaN or infinite values."""
-    for name, tensor in weights.items():
+    for name, tensor in _flat(weights):
         if not tensor.is_floating_point() or tensor.numel() == 0:
             continue
         if torch.isfinite(torch.sum(tensor, dtype=torch.float32)):

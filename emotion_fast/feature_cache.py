@@ -7,9 +7,12 @@ in ``net_input["feature_keys"]``: ``split_code << 32 | dataset index`` (see :fun
 so the key names the split and the sample ``id``. The cache is not part of the model's state dict;
 loading weights into the model clears it (``SSLEmotionModel.load_state_dict``).
 
-Each entry holds, per modality, what the fusion reads: the CLS vector (C,) for the shallow fusion,
-or the unpadded sequence (T_i, C) for the co-attention (about 1.4 MB per 450-token utterance of
-Speech-BERT features in fp32: IEMOCAP's 5531 utterances need about 8 GB, in the device's memory).
+Each entry holds, per modality, what the fusion reads: the summary vector (C,) for the shallow
+fusion, and also the unpadded sequence (T_i, C) for the co-attention (about 1.4 MB per 450-token
+utterance of Speech-BERT features in fp32: IEMOCAP's 5531 utterances need about 8 GB, in the
+device's memory). The encoders are any with ``encode(*inputs, summary_only)`` and
+``input_lengths(*inputs)`` over right-padded (B, L, ...) inputs (token ids, or waveform samples
+and their padding mask).
 """
 import torch
 
@@ -26,13 +29,13 @@ class FrozenFeatureCache:
     """Per-utterance outputs of frozen encoders.
 
     Args:
-        cls_only: keep only features[:, 0] (enough for the shallow fusion); otherwise the whole
-            unpadded sequence of each utterance.
+        summary_only: keep only the summary vectors (enough for the shallow fusion); otherwise
+            also the whole unpadded sequence of each utterance.
     """
 
-    def __init__(self, cls_only):
-        self.cls_only = cls_only
-        self.entries = {}  # feature key -> {modality: (C,) or (T_i, C) tensor}
+    def __init__(self, summary_only):
+        self.summary_only = summary_only
+        self.entries = {}  # feature key -> {modality: (C,) summary, or ((C,), (T_i, C)) summary and sequence}
         self.hits = self.misses = 0
 
     def clear(self):
@@ -43,41 +46,42 @@ class FrozenFeatureCache:
         return len(self.entries)
 
     @torch.no_grad()
-    def encode(self, encoders, tokens, padding_idx, keys):
-        """{modality: (features (B, T, C), padding mask (B, T))} as the encoders would give, from the cache.
+    def encode(self, encoders, inputs, keys):
+        """{modality: (summary (B, C), sequence (B, T, C), padding mask (B, T))} as the encoders give, from the cache.
 
-        Rows whose key is not cached yet are encoded (as one sub-batch, extra padding trimmed) and stored.
-        With ``cls_only`` the features are (B, 1, C): only position 0 (the CLS vector) is returned.
+        ``inputs``: {modality: the tuple of tensors its encoder reads}. Rows whose key is not cached
+        yet are encoded (as one sub-batch, extra padding trimmed) and stored. With ``summary_only``
+        the sequence and its mask are None.
         """
         keys = keys.tolist()
         missing = [i for i, k in enumerate(keys) if k not in self.entries]
         self.hits += len(keys) - len(missing)
         self.misses += len(missing)
         if missing:
-            self._fill(encoders, tokens, padding_idx, keys, missing)
+            self._fill(encoders, inputs, keys, missing)
         encoded = {}
         for m in encoders:
             rows = [self.entries[k][m] for k in keys]
-            if self.cls_only:
-                features = torch.stack(rows).unsqueeze(1)  # (B, 1, C)
-                encoded[m] = (features, features.new_zeros(features.shape[:2], dtype=torch.bool))
-            else:
-                pad_mask = tokens[m].eq(padding_idx[m])  # (B, T)
-                features = rows[0].new_zeros(len(rows), pad_mask.size(1), rows[0].size(-1))  # (B, T, C)
-                for i, row in enumerate(rows):
-                    features[i, : row.size(0)] = row
-                encoded[m] = (features, pad_mask)
+            if self.summary_only:
+                encoded[m] = (torch.stack(rows), None, None)
+                continue
+            summary = torch.stack([s for s, _ in rows])  # (B, C)
+            lengths = torch.tensor([len(seq) for _, seq in rows], device=summary.device)
+            sequence = summary.new_zeros(len(rows), int(lengths.max()), summary.size(-1))  # (B, T, C)
+            for i, (_, seq) in enumerate(rows):
+                sequence[i, : len(seq)] = seq
+            padding = torch.arange(sequence.size(1), device=summary.device)[None, :] >= lengths[:, None]  # (B, T)
+            encoded[m] = (summary, sequence, padding)
         return encoded
 
-    def _fill(self, encoders, tokens, padding_idx, keys, missing):
-        index = torch.tensor(missing, device=tokens[next(iter(encoders))].device)
+    def _fill(self, encoders, inputs, keys, missing):
         new = {}
         for m, enc in encoders.items():
-            sub = tokens[m].index_select(0, index)  # (b, T)
-            lengths = sub.ne(padding_idx[m]).sum(1)  # right-padded rows: valid prefix lengths
-            sub = sub[:, : int(lengths.max())]
-            features = enc(sub, cls_only=self.cls_only)  # (b, T', C) or (b, 1, C)
-            new[m] = [features[j, 0].clone() if self.cls_only else features[j, : int(n)].clone()
-                      for j, n in enumerate(lengths.tolist())]
+            index = torch.tensor(missing, device=inputs[m][0].device)
+            sub = [t.index_select(0, index) for t in inputs[m]]  # (b, L, ...) each
+            width = int(enc.input_lengths(*sub).max())  # right-padded rows: trim the others' padding
+            summary, sequence, padding = enc.encode(*[t[:, :width] for t in sub], summary_only=self.summary_only)
+            new[m] = [summary[j].clone() if self.summary_only else (summary[j].clone(), sequence[j][~padding[j]].clone())
+                      for j in range(len(missing))]
         for j, i in enumerate(missing):
             self.entries[keys[i]] = {m: new[m][j] for m in encoders}

@@ -46,7 +46,9 @@ CHUNK = 64  # manifest rows encoded, then predicted in length-sorted batches, at
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, type=Path, help="fine-tuned checkpoint written by fairseq-train")
-    p.add_argument("--pretrained", required=True, type=Path, help="folder with the pretrained layout (dicts, vq-wav2vec, BPE)")
+    p.add_argument("--pretrained", required=True, type=Path,
+                   help="folder with the pretrained layout (dicts, vq-wav2vec, BPE; a wav2vec 2.0 / HuBERT model needs no "
+                        "vq-wav2vec nor bert_kmeans/)")
     p.add_argument("--audio", help="one recording (any sample rate and channel count)")
     p.add_argument("--text", help="its transcript (not needed by a speech-only model)")
     p.add_argument("--manifest", type=Path, help="TSV of utterances: id, audio, [start, end], [text]")
@@ -63,8 +65,10 @@ def parse_args(argv=None):
     t.add_argument("--overlap", type=float, default=Segmentation.overlap_s, help="overlap of those windows in seconds")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--long-audio", choices=LONG_AUDIO_POLICIES, default="truncate",
-                   help="audio over 2046 frames (20.46 s): keep its start with a warning, or fail that utterance")
-    p.add_argument("--max-tokens", type=int, default=8192, help="padded positions per batch")
+                   help="audio over 20.46 s (2046 frames, 327,360 samples): keep its start with a warning, or fail "
+                        "that utterance")
+    p.add_argument("--max-tokens", type=int, default=8192,
+                   help="padded positions per batch (a waveform model's audio counts its samples)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on AVX512-bf16/AMX CPUs; ~1e-2 off)")
     p.add_argument("--no-calibration", action="store_true",
                    help="ignore the temperature kept beside the checkpoint (CKPT.calibration.json): raw probabilities")
@@ -184,7 +188,8 @@ def write_rows(rows, path):
 
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
-    logging.getLogger("fairseq.models.wav2vec").setLevel(logging.WARNING)  # it logs the whole vq-wav2vec module
+    for name in ("fairseq.models.wav2vec", "fairseq.models.hubert"):  # they log whole modules and configs
+        logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)  # --plot: font searches at DEBUG
     args = parse_args(argv)
     try:

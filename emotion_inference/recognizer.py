@@ -7,7 +7,8 @@ the GPT-2 BPE. It tokenizes exactly as ``scripts/prepare_data.py`` + ``fairseq-p
 
 * speech: audio -> float32 mono 16 kHz (soundfile/soxr) -> one ``"g0-g1"`` token per 10 ms frame ->
   at most :data:`MAX_SPEECH_FRAMES` frames -> dictionary ids + ``</s>`` -> truncated to the encoder's
-  positions minus one -> ``<s>`` prepended;
+  positions minus one -> ``<s>`` prepended; for a wav2vec 2.0 / HuBERT / data2vec model the 16 kHz
+  samples themselves, at most :data:`MAX_SPEECH_SAMPLES` (the same 20.46 s; no vq-wav2vec needed);
 * text: transcript -> GPT-2 BPE ids -> dictionary ids + ``</s>`` -> truncated likewise -> ``<s>``.
 
 >>> rec = EmotionRecognizer.from_checkpoint("checkpoints/checkpoint_best.pt", "pretrained")  # doctest: +SKIP
@@ -26,7 +27,7 @@ from fairseq.data import Dictionary, data_utils
 import emotion_models  # noqa: F401  (registers model ssl_emotion, installs safe checkpoint loading)
 import emotion_tasks  # noqa: F401  (registers task multimodal_emotion)
 from emotion_core.calibration_file import read_temperature
-from emotion_core.constants import FRAME_SAMPLES, MAX_SPEECH_FRAMES, SAMPLE_RATE
+from emotion_core.constants import FRAME_SAMPLES, MAX_SPEECH_FRAMES, MAX_SPEECH_SAMPLES, SAMPLE_RATE
 from emotion_core.labels import LabelInfo
 from emotion_core.layout import PretrainedLayout
 from emotion_data.bpe import load_bpe
@@ -37,6 +38,7 @@ from emotion_inference.explain import explain_batch
 from emotion_inference.modality_means import ModalityMeans, means_path
 from emotion_inference.timeline import Segmentation, timeline
 from emotion_inference.transcripts import read_transcript
+from emotion_models.waveform import is_waveform
 from emotion_tasks.multimodal_emotion import check_model_name, stored_label_space
 
 logger = logging.getLogger(__name__)
@@ -66,14 +68,15 @@ def _item_fields(item):
 
 @dataclass
 class Encoded:
-    """Model inputs of one utterance: ``<s>``-prefixed token ids, None for a modality the model ignores."""
+    """Model inputs of one utterance: ``<s>``-prefixed token ids (or 16 kHz samples), None for a modality the
+    model ignores."""
 
-    speech: Optional[torch.Tensor]  # (Ts,) long
+    speech: Optional[torch.Tensor]  # (Ts,) long token ids, or (S,) float samples for a waveform encoder
     text: Optional[torch.Tensor]  # (Tt,) long
-    speech_frames: int = 0  # frames of the audio before truncation (0 when speech is unused)
+    speech_frames: int = 0  # 10 ms frames of the audio before truncation (0 when speech is unused)
 
     def cost(self):
-        """Padded length that this utterance adds to a batch (speech + text positions)."""
+        """Padded length that this utterance adds to a batch (speech positions or samples + text positions)."""
         return sum(len(t) for t in (self.speech, self.text) if t is not None)
 
 
@@ -91,12 +94,13 @@ class EmotionRecognizer:
         model: ``SSLEmotionModel`` with its head registered.
         label_space: the checkpoint task's label space (:mod:`emotion_core.label_spaces`): its class
             or dimension names and how logits become predictions.
-        speech_dict, text_dict: the task's dictionaries (``dict.txt`` + ``<mask>``).
-        tokenizer: :class:`SpeechTokenizer` (None for a text-only model).
+        speech_dict, text_dict: the task's dictionaries (``dict.txt`` + ``<mask>``); ``speech_dict`` is None
+            for a waveform speech encoder.
+        tokenizer: :class:`SpeechTokenizer` (None for a text-only model or a waveform speech encoder).
         bpe: fairseq ``GPT2BPE`` (None for a speech-only model).
         device: where the model and the tokenizer run.
-        long_audio: ``"truncate"`` (keep the first :data:`MAX_SPEECH_FRAMES` frames, log a warning,
-            as data preparation does) or ``"error"`` (raise ValueError).
+        long_audio: ``"truncate"`` (keep the first :data:`MAX_SPEECH_FRAMES` frames, 20.46 s, log a
+            warning, as data preparation does) or ``"error"`` (raise ValueError).
         max_tokens: padded positions per batch in :meth:`predict_batch`.
         bf16: run the model under bfloat16 autocast (CPU with AVX512-bf16/AMX, or CUDA); off by
             default because probabilities then differ from fp32 by up to about 1e-2. The linear
@@ -125,8 +129,9 @@ class EmotionRecognizer:
         self.dicts = {"speech": speech_dict, "text": text_dict}
         self.max_positions = dict(model.encoder_max_positions())  # {modality: positions}
         self.modalities = tuple(m for m in ("speech", "text") if m in self.max_positions)
-        if "speech" in self.modalities and tokenizer is None:
-            raise ValueError("this model reads speech: a vq-wav2vec tokenizer is required")
+        self.speech_input = model.speech_input  # "tokens", "waveform" or None
+        if self.speech_input == "tokens" and tokenizer is None:
+            raise ValueError("this model reads speech tokens: a vq-wav2vec tokenizer is required")
         if "text" in self.modalities and bpe is None:
             raise ValueError("this model reads text: a GPT-2 BPE is required")
         self.tokenizer, self.bpe = tokenizer, bpe
@@ -147,8 +152,10 @@ class EmotionRecognizer:
 
         The checkpoint's data directory need not exist: the dictionaries come from
         ``pretrained_dir`` (``bert_kmeans/dict.txt``, ``roberta.large/dict.txt``, each + ``<mask>``),
-        which must also hold ``vq-wav2vec_kmeans.pt`` (speech models) and ``gpt2_bpe/`` (text
-        models). The pretrained encoders' weights are not read: the checkpoint holds them.
+        which must also hold ``vq-wav2vec_kmeans.pt`` (Speech-BERT models) and ``gpt2_bpe/`` (text
+        models). A model with a wav2vec 2.0 / HuBERT / data2vec speech encoder reads the audio itself:
+        it needs neither vq-wav2vec nor ``bert_kmeans/``. The pretrained encoders' weights are not
+        read: the checkpoint holds them.
         ``exact_tokens=False`` runs vq-wav2vec's convolutions as matrix products (faster on CPU;
         a token can differ from fairseq's where two codewords tie to float rounding, see
         :class:`SpeechTokenizer`). ``calibrated``: apply the temperature kept beside the checkpoint
@@ -158,12 +165,15 @@ class EmotionRecognizer:
         ``.modality_means.json`` when it exists, None reads none. ``kwargs`` go to the constructor (``long_audio``, ``max_tokens``, ``bf16``, ``unpadded``).
         """
         layout = PretrainedLayout(pretrained_dir)
-        layout.check(layout.speech_dict, layout.text_dict)
-        speech_dict, text_dict = pretrained_dictionary(layout.speech_dict), pretrained_dictionary(layout.text_dict)
-        model, task = _load_model_and_task(checkpoint, speech_dict, text_dict)
+        state = _read_checkpoint(checkpoint)
+        waveform = is_waveform(getattr(state["cfg"]["model"], "speech_args", None))
+        layout.check(*(() if waveform else (layout.speech_dict,)), layout.text_dict)
+        speech_dict = None if waveform else pretrained_dictionary(layout.speech_dict)
+        text_dict = pretrained_dictionary(layout.text_dict)
+        model, task = _load_model_and_task(checkpoint, state, speech_dict, text_dict)
         modalities = model.encoder_max_positions()
         tokenizer = bpe = None
-        if "speech" in modalities:
+        if model.speech_input == "tokens":
             tokenizer = SpeechTokenizer.from_checkpoint(layout.check(layout.vq_wav2vec).vq_wav2vec, device=device,
                                                         exact=exact_tokens)
         if "text" in modalities:
@@ -217,6 +227,21 @@ class EmotionRecognizer:
                              "transcript would give a wrong answer without any sign; pass the words spoken")
         return self.bpe.encode(text.strip())  # as data preparation: bpe.encode(text.strip())
 
+    def speech_samples(self, audio, sample_rate=None):
+        """16 kHz samples of ``audio`` after the long-audio policy (as data preparation keeps them), and the
+        10 ms frames before it: what a waveform speech encoder reads."""
+        wav = to_mono_16k(audio, sample_rate)
+        if len(wav) > MAX_SPEECH_SAMPLES:
+            seconds, kept = len(wav) / SAMPLE_RATE, MAX_SPEECH_SAMPLES / SAMPLE_RATE
+            where = audio if isinstance(audio, (str, Path)) else "audio array"
+            if self.long_audio == "error":
+                raise ValueError(f"{where}: {seconds:.1f} s of audio exceed the {kept:.2f} s ({MAX_SPEECH_SAMPLES} "
+                                 "samples) that data preparation keeps; cut the audio, or pass "
+                                 f"long_audio='truncate' to keep its first {kept:.2f} s")
+            logger.warning("%s: %.1f s of audio truncated to the first %.2f s, as in data preparation", where,
+                           seconds, kept)
+        return torch.from_numpy(wav[:MAX_SPEECH_SAMPLES]), len(wav) // FRAME_SAMPLES
+
     def encode(self, audio=None, text=None, sample_rate=None):
         """Model inputs of one utterance; only the modalities the model reads are required."""
         speech = text_ids = None
@@ -224,19 +249,29 @@ class EmotionRecognizer:
         if "speech" in self.modalities:
             if audio is None:
                 raise ValueError("this model reads speech: pass audio (a wav path or an array)")
-            tokens, frames = self.speech_tokens(audio, sample_rate)
-            speech = self._finish("speech", " ".join(tokens))
+            if self.speech_input == "waveform":
+                speech, frames = self.speech_samples(audio, sample_rate)
+            else:
+                tokens, frames = self.speech_tokens(audio, sample_rate)
+                speech = self._finish("speech", " ".join(tokens))
         if "text" in self.modalities:
             text_ids = self._finish("text", self.text_line(text))
         return Encoded(speech, text_ids, frames)
 
     # ------------------------------------------------------------------ prediction
     def collate(self, batch):
-        """Right-pad each modality with its dictionary's pad index: net_input of the model."""
+        """Right-pad each modality with its dictionary's pad index (audio with zeros and a padding mask):
+        net_input of the model."""
         net_input = {}
         for m in self.modalities:
             values = [getattr(e, m) for e in batch]
-            net_input[f"{m}_tokens"] = data_utils.collate_tokens(values, self.dicts[m].pad()).to(self.device)
+            if m == "speech" and self.speech_input == "waveform":
+                lengths = torch.tensor([len(v) for v in values])
+                net_input["speech_source"] = data_utils.collate_tokens(values, 0.0).to(self.device)  # (B, S)
+                net_input["speech_padding_mask"] = (torch.arange(int(lengths.max()))[None, :]
+                                                    >= lengths[:, None]).to(self.device)  # (B, S)
+            else:
+                net_input[f"{m}_tokens"] = data_utils.collate_tokens(values, self.dicts[m].pad()).to(self.device)
         return net_input
 
     def _linear_weights_in_bf16(self):
@@ -262,12 +297,18 @@ class EmotionRecognizer:
         return logits if self.temperature is None else logits / self.temperature
 
     def batches(self, encoded: List[Encoded]):
-        """Index lists of length-sorted batches of ``encoded``, each within ``max_tokens`` padded positions."""
+        """Index lists of length-sorted batches of ``encoded``, each within ``max_tokens`` padded positions.
+
+        A waveform model predicts each utterance alone: padding would change its features (the base
+        releases' first convolution block normalizes over time, padding included).
+        """
         order = sorted(range(len(encoded)), key=lambda i: encoded[i].cost(), reverse=True)
+        batchable = self.speech_input != "waveform"
         start = 0
         while start < len(order):
             end = start + 1  # longest first: a batch's padded cost is its size x its first item's cost
-            while end < len(order) and (end - start + 1) * encoded[order[start]].cost() <= self.max_tokens:
+            while (batchable and end < len(order)
+                   and (end - start + 1) * encoded[order[start]].cost() <= self.max_tokens):
                 end += 1
             yield order[start:end]
             start = end
@@ -341,15 +382,20 @@ class EmotionRecognizer:
         return self.label_space.decision(prediction)
 
 
-def _load_model_and_task(checkpoint, speech_dict, text_dict):
-    """The fine-tuned model (eval mode) and its task, with dictionaries from the pretrained directory."""
-    from fairseq.tasks import TASK_REGISTRY
-
+def _read_checkpoint(checkpoint):
+    """A fine-tuned checkpoint's state, loaded safely (fairseq's loader, checked by emotion_fairseq)."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {checkpoint}" if not checkpoint.exists()
                                 else f"checkpoint {checkpoint} is not a regular file")
-    state = checkpoint_utils.load_checkpoint_to_cpu(str(checkpoint))
+    return checkpoint_utils.load_checkpoint_to_cpu(str(checkpoint))
+
+
+def _load_model_and_task(checkpoint, state, speech_dict, text_dict):
+    """The fine-tuned model (eval mode) and its task, with dictionaries from the pretrained directory."""
+    from fairseq.tasks import TASK_REGISTRY
+
+    checkpoint = Path(checkpoint)
     task_cfg, model_cfg = state["cfg"].get("task"), state["cfg"].get("model")
     task_name = getattr(task_cfg, "_name", None)
     try:

@@ -5,10 +5,13 @@ legacy ``args`` Namespace (and ``decoder.*`` parameter names, upgraded by fairse
 ones a ``cfg``. :func:`read_checkpoint` returns the encoder's arguments as a plain dict of
 primitive values, which the emotion model stores in its own config (as ``wav2vec2_asr`` stores
 ``w2v_args``) so that a fine-tuned checkpoint rebuilds the encoder without the pretrained file.
+A speech checkpoint may also be a wav2vec 2.0, HuBERT or data2vec audio one
+(:mod:`emotion_models.waveform`): its args then name the waveform model (``_name``).
 """
 import logging
 from argparse import Namespace
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fairseq import checkpoint_utils
@@ -19,6 +22,7 @@ from omegaconf import OmegaConf
 
 from emotion_fast.cpu_dropout import use_fast_cpu_dropout
 from emotion_fast.unpadded import check_supported, encode_unpadded
+from emotion_models.waveform import MODELS as WAVEFORM_MODELS, model_name, waveform_args
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +62,20 @@ def encoder_args_dict(model_args):
     return args
 
 
-def read_checkpoint(path):
-    """Load a pretrained fairseq RoBERTa checkpoint: returns (encoder args dict, model state dict)."""
+def read_checkpoint(path, modality="text"):
+    """Load a pretrained encoder checkpoint: returns (encoder args dict, model state dict).
+
+    A fairseq RoBERTa checkpoint (Speech-BERT, RoBERTa); for ``modality="speech"`` also a wav2vec 2.0,
+    HuBERT or data2vec audio checkpoint, detected from the checkpoint itself (:func:`waveform_args`).
+    """
     state = checkpoint_utils.load_checkpoint_to_cpu(str(path))
+    if modality == "speech":
+        waveform = waveform_args(state, path)
+        if waveform is not None:
+            return waveform
+    elif model_name(state) in WAVEFORM_MODELS:
+        raise ValueError(f"{path} is a {WAVEFORM_MODELS[model_name(state)][3]} speech checkpoint: "
+                         f"--{modality}-checkpoint needs a RoBERTa checkpoint")
     model_args = state.get("args")
     if model_args is None:
         model_args = state["cfg"]["model"]
@@ -127,6 +142,8 @@ class PretrainedEncoder(nn.Module):
     def __init__(self, args, dictionary, state_dict=None, dropout=None, attention_dropout=None, name="encoder",
                  checkpoint_activations=False, fast_cpu_dropout=False, unpadded=False):
         super().__init__()
+        self.input_keys = (f"{name}_tokens",)  # what the model's forward passes to encode()
+        self.frozen = False
         ns = _namespace(args, dropout, attention_dropout, checkpoint_activations)
         roberta = RobertaModel(ns, RobertaEncoder(ns, dictionary))
         if state_dict is not None:
@@ -171,3 +188,23 @@ class PretrainedEncoder(nn.Module):
             return encode_unpadded(self.encoder.sentence_encoder, src_tokens, cls_only)
         features, _ = self.encoder.extract_features(src_tokens)
         return features[:, :1] if cls_only else features
+
+    def freeze(self):
+        """No gradients for the pretrained weights: :meth:`encode` then runs without autograd."""
+        self.requires_grad_(False)
+        self.frozen = True
+
+    def input_lengths(self, src_tokens):
+        """(B,) tokens of each right-padded row."""
+        return src_tokens.ne(self.padding_idx).sum(1)
+
+    def encode(self, src_tokens, summary_only=False):
+        """(summary (B, C), sequence (B, T, C), padding mask (B, T)): the CLS vector and every position.
+
+        With ``summary_only`` the sequence and its mask are None (see :meth:`forward`'s ``cls_only``).
+        """
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            features = self(src_tokens, cls_only=summary_only)  # (B, T, C) or (B, 1, C)
+        if summary_only:
+            return features[:, 0], None, None
+        return features[:, 0], features, src_tokens.eq(self.padding_idx)

@@ -1,9 +1,11 @@
 """Fusion of the encoders' outputs (paper section 3.2) and the classification head.
 
-Every fusion takes ``{modality: (features (B, T, C), padding_mask (B, T))}`` and returns one
-(B, output_dim) vector per utterance: one part per modality, concatenated in :data:`MODALITY_ORDER`
-(``widths`` gives each part's width; ``output_dim`` is their sum, computed from the encoders' widths).
-``reads_cls_only`` says whether it reads nothing but features[:, 0] (then (B, 1, C) features do).
+Every fusion takes ``{modality: (summary (B, C), sequence (B, T, C), padding_mask (B, T))}`` and
+returns one (B, output_dim) vector per utterance: one part per modality, concatenated in
+:data:`MODALITY_ORDER` (``widths`` gives each part's width; ``output_dim`` is their sum, computed
+from the encoders' widths). The summary is a token encoder's CLS vector (the sequence's position 0)
+or a waveform encoder's mean over its frames. ``reads_summary_only`` says whether a fusion reads
+nothing but the summaries (then the encoders may return None for the sequence and its mask).
 """
 import torch
 import torch.nn as nn
@@ -13,9 +15,9 @@ MODALITY_ORDER = ("speech", "text")  # concatenation order of the CLS vectors
 
 
 class ShallowFusion(nn.Module):
-    """Concatenate the CLS vectors (features[:, 0]) of the modalities: no parameters (section 3.2.1)."""
+    """Concatenate the summary (CLS) vectors of the modalities: no parameters (section 3.2.1)."""
 
-    reads_cls_only = True  # the encoders may return (B, 1, C)
+    reads_summary_only = True  # the encoders may leave out their sequences
 
     def __init__(self, dims):
         super().__init__()
@@ -24,7 +26,7 @@ class ShallowFusion(nn.Module):
         self.output_dim = sum(self.widths.values())
 
     def forward(self, encoded):
-        return torch.cat([encoded[m][0][:, 0, :] for m in self.modalities], dim=-1)  # (B, sum C)
+        return torch.cat([encoded[m][0] for m in self.modalities], dim=-1)  # (B, sum C)
 
 
 def bert_init(module):
@@ -63,11 +65,12 @@ class CrossAttention(nn.Module):
 class CoAttentionFusion(nn.Module):
     """Co-attentional fusion (section 3.2.2, Figure 2): one cross-attention layer per direction.
 
-    The speech CLS queries the text sequence and the text CLS queries the speech sequence; the
-    two updated CLS vectors are concatenated (speech first).
+    The speech CLS (or a waveform encoder's mean) queries the text sequence and the text CLS queries
+    the speech sequence (Speech-BERT's tokens, or a waveform encoder's frames); the two updated
+    summary vectors are concatenated (speech first).
     """
 
-    reads_cls_only = False  # keys and values come from whole sequences
+    reads_summary_only = False  # keys and values come from whole sequences
 
     def __init__(self, dims, heads, dropout, attention_dropout, layer_norm=False):
         super().__init__()
@@ -78,9 +81,9 @@ class CoAttentionFusion(nn.Module):
         self.output_dim = dims["speech"] + dims["text"]
 
     def forward(self, encoded):
-        (speech, speech_pad), (text, text_pad) = encoded["speech"], encoded["text"]
-        speech_cls = self.speech_to_text(speech[:, 0, :], text, text_pad)  # (B, Cs)
-        text_cls = self.text_to_speech(text[:, 0, :], speech, speech_pad)  # (B, Ct)
+        (speech_cls, speech, speech_pad), (text_cls, text, text_pad) = encoded["speech"], encoded["text"]
+        speech_cls = self.speech_to_text(speech_cls, text, text_pad)  # (B, Cs)
+        text_cls = self.text_to_speech(text_cls, speech, speech_pad)  # (B, Ct)
         return torch.cat([speech_cls, text_cls], dim=-1)  # (B, Cs + Ct)
 
 

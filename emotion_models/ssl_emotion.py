@@ -3,7 +3,10 @@
 Architectures (each sets ``fusion`` and ``modalities``):
 ``ssl_emotion_shallow`` (concatenated CLS vectors -> head, the paper's best),
 ``ssl_emotion_coattn`` (co-attentional fusion), ``ssl_emotion_speech_only``, ``ssl_emotion_text_only``.
-The task registers the head (its width depends on the target type), as sentence_prediction does.
+The speech encoder is the paper's Speech-BERT over vq-wav2vec tokens, or a wav2vec 2.0, HuBERT or
+data2vec audio encoder over 16 kHz waveforms (:mod:`emotion_models.waveform`), whichever
+``--speech-checkpoint`` holds. The task registers the head (its width depends on the target type),
+as sentence_prediction does.
 """
 import logging
 from dataclasses import dataclass, field
@@ -17,17 +20,21 @@ from omegaconf import open_dict
 from emotion_models.encoders import PretrainedEncoder, read_checkpoint
 from emotion_fast.feature_cache import FrozenFeatureCache
 from emotion_models.fusion import MODALITY_ORDER, EmotionHead, build_fusion
+from emotion_models.waveform import POOLINGS, WaveformEncoder, describe, is_waveform
 
 logger = logging.getLogger(__name__)
 
 FUSION_CHOICES = ChoiceEnum(["shallow", "coattn"])
 MODALITY_CHOICES = ChoiceEnum(["both", "speech", "text"])
+POOLING_CHOICES = ChoiceEnum(list(POOLINGS))
 
 
 @dataclass
 class SSLEmotionConfig(FairseqDataclass):
     speech_checkpoint: Optional[str] = field(
-        default=None, metadata={"help": "Speech-BERT checkpoint (PRETRAINED/bert_kmeans/bert_kmeans.pt)"})
+        default=None, metadata={"help": "Speech-BERT checkpoint (PRETRAINED/bert_kmeans/bert_kmeans.pt, reads vq-wav2vec "
+                                        "tokens), or a wav2vec 2.0, HuBERT or data2vec audio checkpoint, pretrained or "
+                                        "CTC fine-tuned (e.g. PRETRAINED/hubert_base_ls960.pt, reads 16 kHz audio)"})
     text_checkpoint: Optional[str] = field(
         default=None, metadata={"help": "RoBERTa checkpoint (PRETRAINED/roberta.large/model.pt)"})
     fusion: FUSION_CHOICES = field(default="shallow", metadata={"help": "how the two encoders are fused"})
@@ -65,8 +72,25 @@ class SSLEmotionConfig(FairseqDataclass):
                                          "(packed, attention per utterance) instead of the padded batch; with "
                                          "the shallow fusion the last layer computes only the CLS position. "
                                          "Same function, less compute in training, validation and inference"})
+    speech_pooling: POOLING_CHOICES = field(
+        default="mean", metadata={"help": "waveform speech encoders: the utterance vector is the mean over frames of "
+                                          "the last layer (mean) or of a learned softmax-weighted sum of the "
+                                          "transformer's input and every layer's output (weighted_layers, SUPERB)"})
+    train_feature_extractor: bool = field(
+        default=False, metadata={"help": "waveform speech encoders: fine-tune the convolutional feature extractor "
+                                         "too (by default it is frozen, as the releases' fine-tuning recipes do)"})
+    speech_layerdrop: Optional[float] = field(
+        default=None, metadata={"help": "waveform speech encoders: probability of skipping each transformer layer in "
+                                        "training (fairseq's encoder_layerdrop; None: the checkpoint's value)"})
+    speech_activation_dropout: Optional[float] = field(
+        default=None, metadata={"help": "waveform speech encoders: dropout after the feed-forward activation "
+                                        "(None: the checkpoint's value)"})
+    speech_dropout_input: Optional[float] = field(
+        default=None, metadata={"help": "waveform speech encoders: dropout on the feature extractor's output "
+                                        "(None: the checkpoint's value)"})
     speech_args: Any = field(
-        default=None, metadata={"help": "Speech-BERT args, stored at build time (do not set)"})
+        default=None, metadata={"help": "speech encoder args (Speech-BERT or waveform), stored at build time "
+                                        "(do not set)"})
     text_args: Any = field(
         default=None, metadata={"help": "RoBERTa args, stored at build time (do not set)"})
     label_space: Any = field(
@@ -85,53 +109,72 @@ def _build_encoder(cfg, modality, dictionary):
     if args is None:  # first build: read the pretrained checkpoint and remember its args
         if not path:
             raise ValueError(f"--{modality}-checkpoint is required for --modalities {cfg.modalities}")
-        args, state_dict = read_checkpoint(path)
+        args, state_dict = read_checkpoint(path, modality)
         with open_dict(cfg):
             setattr(cfg, args_key, args)
         logger.info(f"loaded pretrained {modality} encoder from {path}")
+    if is_waveform(args):
+        return _waveform_encoder(cfg, args, state_dict)
+    if dictionary is None:
+        raise FileNotFoundError(f"the {modality} encoder (Speech-BERT) reads vq-wav2vec tokens, but the data directory "
+                                f"has no {modality}/dict.txt: prepare it with --speech-input tokens (or both)")
     return PretrainedEncoder(args, dictionary, state_dict, cfg.dropout, cfg.attention_dropout, name=modality,
                              checkpoint_activations=getattr(cfg, "checkpoint_activations", False),
                              fast_cpu_dropout=getattr(cfg, "fast_cpu_dropout", False),
                              unpadded=getattr(cfg, "unpadded_encoders", False))
 
 
+def _waveform_encoder(cfg, args, state_dict):
+    """The wav2vec 2.0 / HuBERT / data2vec audio speech encoder with this run's dropouts and pooling."""
+    overrides = {"dropout": cfg.dropout, "attention_dropout": cfg.attention_dropout,
+                 "activation_dropout": getattr(cfg, "speech_activation_dropout", None),
+                 "dropout_input": getattr(cfg, "speech_dropout_input", None),
+                 "encoder_layerdrop": getattr(cfg, "speech_layerdrop", None),
+                 "checkpoint_activations": getattr(cfg, "checkpoint_activations", False) or None}
+    logger.info(f"speech encoder: {describe(args)} over 16 kHz audio, {cfg.speech_pooling} pooling")
+    return WaveformEncoder(args, state_dict, overrides, pooling=cfg.speech_pooling,
+                           train_feature_extractor=cfg.train_feature_extractor)
+
+
 @register_model("ssl_emotion", dataclass=SSLEmotionConfig)
 class SSLEmotionModel(BaseFairseqModel):
     """Pretrained encoders -> fusion -> head. ``forward`` returns logits shaped by the head."""
 
-    def __init__(self, cfg, encoders, padding_idx):
+    def __init__(self, cfg, encoders):
         super().__init__()
         self.cfg = cfg
         self.encoders = torch.nn.ModuleDict(encoders)
-        self.padding_idx = padding_idx  # {modality: pad index of its dictionary}
         dims = {m: enc.embed_dim for m, enc in encoders.items()}
         self.fusion = build_fusion(cfg.fusion, dims, cfg.coattn_heads, cfg.dropout or 0.0,
                                    cfg.attention_dropout or 0.0,
                                    getattr(cfg, "coattn_layernorm", True))  # configs older than the option had it
         self.head = None
         if cfg.freeze_ssl:
-            for p in self.encoders.parameters():
-                p.requires_grad = False
+            for enc in self.encoders.values():
+                enc.freeze()
         self.feature_cache = None  # not a module: never in the state dict
         if getattr(cfg, "cache_frozen_features", False):
             if not cfg.freeze_ssl:
                 raise ValueError("--cache-frozen-features needs --freeze-ssl (fine-tuned encoders change "
                                  "their outputs at every update)")
-            self.feature_cache = FrozenFeatureCache(cls_only=cfg.fusion == "shallow")
+            if any(getattr(enc, "layer_weights", None) is not None for enc in self.encoders.values()):
+                raise ValueError("--cache-frozen-features cannot cache --speech-pooling weighted_layers: its layer "
+                                 "weights train, so the utterance vectors change at every update")
+            self.feature_cache = FrozenFeatureCache(summary_only=self.fusion.reads_summary_only)
 
     @classmethod
     def build_model(cls, cfg, task):
-        """Build the encoders of the used modalities with the task's dictionaries."""
+        """Build the encoders of the used modalities with the task's dictionaries (None: the data has none;
+        a waveform speech encoder needs no dictionary)."""
         dictionaries = {"speech": task.speech_dictionary, "text": task.text_dictionary}
-        absent = [m for m in _used_modalities(cfg) if dictionaries[m] is None]
-        if absent:
+        if "text" in _used_modalities(cfg) and dictionaries["text"] is None:
             data = getattr(getattr(task, "cfg", None), "data", "the data directory")
             raise FileNotFoundError(
-                f"--arch {getattr(cfg, '_name', None) or getattr(cfg, 'arch', 'ssl_emotion')} uses {absent[0]}, but "
-                f"{data} holds no {absent[0]} tokens (no {absent[0]}/dict.txt: prepared with --modalities speech?); "
+                f"--arch {getattr(cfg, '_name', None) or getattr(cfg, 'arch', 'ssl_emotion')} uses text, but "
+                f"{data} holds no text tokens (no text/dict.txt: prepared with --modalities speech?); "
                 "train ssl_emotion_speech_only on it, or prepare the corpus with both modalities")
         encoders = {m: _build_encoder(cfg, m, dictionaries[m]) for m in _used_modalities(cfg)}
-        return cls(cfg, encoders, {m: dictionaries[m].pad() for m in encoders})
+        return cls(cfg, encoders)
 
     def register_classification_head(self, output_shape):
         """Add the head (dropout -> linear) over the fused vector; called by the task."""
@@ -150,8 +193,15 @@ class SSLEmotionModel(BaseFairseqModel):
             enc.set_unpadded(enabled)
 
     def encoder_max_positions(self):
-        """{modality: longest input of its encoder} for the used modalities."""
+        """{modality: longest input of its encoder} for the used modalities (tokens, or samples of audio)."""
         return {m: enc.max_positions() for m, enc in self.encoders.items()}
+
+    @property
+    def speech_input(self):
+        """What the speech encoder reads: "waveform" (16 kHz samples), "tokens" (vq-wav2vec), None (no speech)."""
+        if "speech" not in self.encoders:
+            return None
+        return "waveform" if isinstance(self.encoders["speech"], WaveformEncoder) else "tokens"
 
     def load_state_dict(self, state_dict, strict=True, model_cfg=None, args=None):
         """As fairseq's, and forgets cached encoder outputs (they were computed with the old weights)."""
@@ -159,32 +209,39 @@ class SSLEmotionModel(BaseFairseqModel):
             self.feature_cache.clear()
         return super().load_state_dict(state_dict, strict=strict, model_cfg=model_cfg, args=args)
 
-    def forward(self, speech_tokens=None, text_tokens=None, feature_keys=None, **unused):
-        """(B, Ts) speech and (B, Tt) text tokens -> logits shaped (B, *head_shape) by the label space.
+    def forward(self, speech_tokens=None, text_tokens=None, speech_source=None, speech_padding_mask=None,
+                feature_keys=None, **unused):
+        """Inputs of the used encoders -> logits shaped (B, *head_shape) by the label space.
 
+        ``speech_tokens`` (B, Ts) for Speech-BERT, or ``speech_source`` (B, S) 16 kHz samples and
+        ``speech_padding_mask`` (B, S) for a waveform encoder; ``text_tokens`` (B, Tt).
         ``feature_keys`` (B,) (set by the task with --cache-frozen-features) name each row for the
         frozen-feature cache; without them, or without the cache, the encoders run.
         """
         assert self.head is not None, "the task registers the head (task.build_model)"
-        return self.head(self.fused_features(speech_tokens, text_tokens, feature_keys))
+        return self.head(self.fused_features(speech_tokens, text_tokens, speech_source, speech_padding_mask,
+                                             feature_keys))
 
-    def fused_features(self, speech_tokens=None, text_tokens=None, feature_keys=None):
+    def fused_features(self, speech_tokens=None, text_tokens=None, speech_source=None, speech_padding_mask=None,
+                       feature_keys=None):
         """The fusion's output (B, fusion.output_dim), what the head reads: one part per modality
         (``fusion.widths``, in :data:`MODALITY_ORDER`)."""
-        tokens = {"speech": speech_tokens, "text": text_tokens}
+        given = {"speech_tokens": speech_tokens, "text_tokens": text_tokens, "speech_source": speech_source,
+                 "speech_padding_mask": speech_padding_mask}
+        inputs = {m: tuple(given[k] for k in enc.input_keys) for m, enc in self.encoders.items()}
         if self.feature_cache is not None and feature_keys is not None:
-            return self.fusion(self.feature_cache.encode(self.encoders, tokens, self.padding_idx, feature_keys))
-        encoded = {}
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.cfg.freeze_ssl):
-            for m, enc in self.encoders.items():
-                features = enc(tokens[m], cls_only=self.fusion.reads_cls_only)  # (B, T, C) or (B, 1, C)
-                encoded[m] = (features, tokens[m].eq(self.padding_idx[m]))
+            return self.fusion(self.feature_cache.encode(self.encoders, inputs, feature_keys))
+        encoded = {m: enc.encode(*inputs[m], summary_only=self.fusion.reads_summary_only)
+                   for m, enc in self.encoders.items()}  # {m: (summary, sequence, padding mask)}; frozen: no autograd
         return self.fusion(encoded)  # (B, sum of widths)
 
     def parameter_counts(self):
         """Total, trainable and new (fusion + head, not pretrained) parameter counts, with breakdown."""
         count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
         new = {f"fusion.{name}": count(child) for name, child in self.fusion.named_children()}
+        for m, enc in self.encoders.items():
+            if getattr(enc, "layer_weights", None) is not None:
+                new[f"encoder.{m}.layer_weights"] = count(enc.layer_weights)
         new["head"] = count(self.head) if self.head is not None else 0
         return {"total": count(self), "trainable": sum(p.numel() for p in self.parameters() if p.requires_grad),
                 "new": sum(new.values()), "new_breakdown": new,

@@ -11,7 +11,8 @@ from pathlib import Path
 from emotion_core.files import atomic_write_text
 from emotion_core.label_spaces import ACCEPTED_TARGET_TYPES, label_space
 from emotion_core.labels import LabelInfo, read_labels_file
-from emotion_reproduce.experiment import SCHEDULES, dry_run, load_settings, run_configuration, run_experiment
+from emotion_reproduce.experiment import (SCHEDULES, SPEECH_ENCODERS, dry_run, load_settings, run_configuration,
+                                          run_experiment)
 from emotion_reproduce.tables import check_lines, checks, render
 
 RUN_EXPERIMENT_DOC = """Run one experiment: fairseq-train, fairseq-validate on the test split, scoring, plots, results.json.
@@ -46,7 +47,11 @@ def run_experiment_main(argv=None):
     p.add_argument("--target-type", required=True, choices=ACCEPTED_TARGET_TYPES,
                    help="label space over the data's labels.json (multiclass = categorical, iemocap_binary = "
                         "per_class_binary)")
-    p.add_argument("--freeze-ssl", action="store_true", help="keep Speech-BERT and RoBERTa frozen")
+    p.add_argument("--freeze-ssl", action="store_true", help="keep the speech encoder and RoBERTa frozen")
+    p.add_argument("--speech-encoder", choices=SPEECH_ENCODERS, default="speech_bert",
+                   help="the speech encoder of the pretrained layout: speech_bert (the paper's, bert_kmeans/), "
+                        "wav2vec2 (wav2vec_small.pt) or hubert (hubert_base_ls960.pt); the waveform encoders need "
+                        "data prepared with --speech-input waveform or both")
     p.add_argument("--config", action="append", default=[], type=Path,
                    help="settings file (YAML); repeat to layer them, later ones win")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -76,7 +81,8 @@ def run_experiment_main(argv=None):
         settings["schedule"] = args.schedule
     meta = dict(item.partition("=")[::2] for item in args.meta)
     run = {"data": args.data.resolve(), "pretrained": args.pretrained.resolve(), "run_dir": args.run_dir.resolve(),
-           "arch": args.arch, "target_type": args.target_type, "freeze_ssl": args.freeze_ssl, "seed": args.seed,
+           "arch": args.arch, "target_type": args.target_type, "freeze_ssl": args.freeze_ssl,
+           "speech_encoder": args.speech_encoder, "seed": args.seed,
            "gpus": args.gpus, "table": args.table, "name": args.name, "meta": meta,
            "settings_files": [str(c) for c in args.config]}
     if args.dry_run:
@@ -94,9 +100,10 @@ def run_experiment_main(argv=None):
     return 0
 
 
-MAKE_TABLES_DOC = """Render the paper's Tables 1-5 from a results directory as Markdown, the paper's numbers beside ours.
+MAKE_TABLES_DOC = """Render the paper's Tables 1-5 (and the modern speech encoders, m) from a results directory as Markdown,
+the paper's numbers beside ours.
 
-    python scripts/make_tables.py RESULTS_DIR [--out tables.md] [--tables 145] [--intervals] [--checks [--strict]]
+    python scripts/make_tables.py RESULTS_DIR [--out tables.md] [--tables 145m] [--intervals] [--checks [--strict]]
 
 Our cells show a run's value, or mean ± std over a configuration's runs (seeds, folds); --intervals
 adds the bootstrap 95% interval computed from the runs' predictions. --checks appends the
@@ -111,7 +118,7 @@ def make_tables_main(argv=None):
     p = argparse.ArgumentParser(description=MAKE_TABLES_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results_dir", type=Path)
     p.add_argument("--out", type=Path, help="also write the Markdown to this file")
-    p.add_argument("--tables", default="12345", help="which tables, e.g. 145 (default: all)")
+    p.add_argument("--tables", default="12345m", help="which tables, e.g. 145 (default: all; m: modern speech encoders)")
     p.add_argument("--intervals", action="store_true", help="add each cell's bootstrap 95%% interval")
     p.add_argument("--checks", action="store_true", help="append the CHECK lines (from Table 1's runs)")
     p.add_argument("--strict", action="store_true", help="with --checks: exit 3 when a check fails")

@@ -44,6 +44,7 @@ from emotion_core.calibration_file import write_temperature
 from emotion_core.files import atomic_write_text
 from emotion_core.label_spaces import label_space
 from emotion_core.labels import LABELS_FILE, read_labels
+from emotion_core.layout import PretrainedLayout
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,6 +52,7 @@ REPO = Path(__file__).resolve().parents[1]
 DRIVER_KEYS = ("base", "effective_batch_size", "batch_size", "max_epoch", "warmup_ratio", "warmup_updates",
                "valid_batch_size", "description", "schedule")
 SCHEDULES = ("scaled", "original")
+SPEECH_ENCODERS = ("speech_bert", "wav2vec2", "hubert")  # --speech-encoder: checkpoints of the pretrained layout
 # The original code's README trains every corpus with --total-num-update 2760 --warmup-updates 165
 # --max-epoch 10 (its author confirmed the same command for CMU-MOSI/MOSEI): the rate reaches 0 after
 # 2760 updates whatever the corpus's size (on CMU-MOSEI after about 2.7 of the 10 epochs).
@@ -206,14 +208,14 @@ def device_flags(gpus):
 
 def train_command(run, settings, plan):
     """The fairseq-train command line of a run (a list of strings)."""
-    pretrained = Path(run["pretrained"])
+    layout = PretrainedLayout(run["pretrained"])
     bad = sorted(set(settings.get("fairseq", {})) & set(RESERVED_FLAGS))
     assert not bad, f"settings may not set {bad}: the driver derives them from the run's arguments"
     cmd = [fairseq_bin("fairseq-train"), str(run["data"]), "--user-dir", str(REPO),
            "--task", "multimodal_emotion", "--target-type", run["target_type"],
            "--arch", run["arch"], "--criterion", "multimodal_emotion",
-           "--speech-checkpoint", str(pretrained / "bert_kmeans" / "bert_kmeans.pt"),
-           "--text-checkpoint", str(pretrained / "roberta.large" / "model.pt")]
+           "--speech-checkpoint", str(layout.speech_encoder(run.get("speech_encoder", "speech_bert"))),
+           "--text-checkpoint", str(layout.roberta)]
     if run.get("freeze_ssl"):
         cmd.append("--freeze-ssl")
     cmd += flags(settings.get("fairseq", {}))
@@ -364,7 +366,9 @@ def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=Tru
     """Run (or resume, or skip) one experiment and return its results dict.
 
     ``run`` holds: data, pretrained, run_dir, arch, target_type, freeze_ssl, seed, gpus, and optionally
-    table, name, meta (free key/values recorded as they are), settings_files.
+    speech_encoder (``speech_bert``, the default, ``wav2vec2`` or ``hubert``: which checkpoint of the
+    pretrained layout is the speech encoder), table, name, meta (free key/values recorded as they are),
+    settings_files.
     """
     run_dir = Path(run["run_dir"])
     results_path = run_dir / "results.json"
@@ -420,7 +424,7 @@ def run_experiment(run, settings, force=False, keep_checkpoints=False, plots=Tru
     results = {
         "table": run.get("table"), "name": run.get("name") or run_dir.name,
         "arch": run["arch"], "target_type": run["target_type"], "labels": space.info.to_json(),
-        "freeze_ssl": bool(run.get("freeze_ssl")),
+        "freeze_ssl": bool(run.get("freeze_ssl")), "speech_encoder": run.get("speech_encoder", "speech_bert"),
         "metrics": metrics, "metrics_exclude_zero": nonzero, "calibration": calibration,
         "selection": selection(settings, checkpoint),
         "fairseq_validate": validate_stats[-1] if validate_stats else None,

@@ -8,6 +8,7 @@ A results directory holds one folder per table and one run folder per experiment
     RESULTS/table2/shallow_finetune/   RESULTS/table3/shallow_finetune/
     RESULTS/table4/fold1..fold5/ (leave-one-session-out) and/or RESULTS/table4/split/ (a user's split file)
     RESULTS/table5/fold1..fold5/
+    RESULTS/modern/<encoder>_binary, <encoder>_4class[_fold<K>]   beyond the paper: scripts/reproduce/modern.sh
 
 Each model row shows our number (mean ± sample standard deviation over folds where there are several),
 the paper's, and the difference ours - paper. Accuracies and F1 are percentages; MAE and Corr are raw.
@@ -322,10 +323,43 @@ def _over_folds(fold_runs):
     return f"mean ± std over {n_folds} folds" + (f" x {seeds} seeds" if seeds > 1 else "")
 
 
-TABLES = {"1": table1, "2": table2, "3": table3, "4": table4, "5": table5}
+# The modern table's speech encoders (run name prefixes), in row order, with their row labels.
+MODERN_ENCODERS = [("speech_bert", "Speech-BERT over vq-wav2vec tokens (the paper's)"),
+                   ("wav2vec2", "wav2vec 2.0 over 16 kHz audio"), ("hubert", "HuBERT over 16 kHz audio")]
 
 
-def render(results_dir, tables="12345", link_root=".", intervals=False):
+def modern(results, link_root=".", intervals=False):
+    """Beyond the paper: the shallow fusion with each speech encoder, under Table 1's and Table 5's protocols."""
+    runs = results.get("modern", {})
+
+    def protocol_runs(encoder, suffix):
+        names = sorted((n for n in runs if n == f"{encoder}_{suffix}" or n.startswith(f"{encoder}_{suffix}_fold")),
+                       key=lambda n: int(n.rsplit("fold", 1)[1]) if "_fold" in n else 0)
+        return [r for n in names for r in runs[n]]
+
+    binary_rows = [("paper", "Speech-BERT, Shallow-Fusion (paper, Table 1)", paper.TABLE1["shallow_finetune"])]
+    binary_rows += [("ours", label, protocol_runs(enc, "binary"), None) for enc, label in MODERN_ENCODERS]
+    four_rows = [("paper", "Speech-BERT, Shallow-Fusion (paper, Table 5)", paper.TABLE5["ours"])]
+    for enc, label in MODERN_ENCODERS:
+        found = protocol_runs(enc, "4class")
+        where = _over_folds(found) if any("fold" in r.get("meta", {}) for r in found) else "one split"
+        four_rows.append(("ours", f"{label}, {where}" if found else label, found, None))
+    named = _named(runs)
+    caption = ("The paper's shallow fusion with RoBERTa, jointly fine-tuned, with each speech encoder; the same "
+               "data, settings and metrics for every row, so that only the speech encoder differs.")
+    return "\n".join([
+        _block("Modern speech encoders: Table 1's protocol", caption + " Binary accuracy and F1 per emotion (%).",
+               binary_columns(), binary_rows, [(n, r) for n, r in named if "_binary" in r["_config"]], link_root,
+               intervals),
+        _block("Modern speech encoders: Table 5's protocol", caption + " Per-class accuracy (recall), unweighted "
+               "and weighted accuracy (%).", multiclass_columns(), four_rows,
+               [(n, r) for n, r in named if "_4class" in r["_config"]], link_root, intervals)])
+
+
+TABLES = {"1": table1, "2": table2, "3": table3, "4": table4, "5": table5, "m": modern}
+
+
+def render(results_dir, tables="12345m", link_root=".", intervals=False):
     """All requested tables of a results directory as one Markdown document (``intervals``: with the
     bootstrap 95% interval of each of our cells, computed from the runs' predictions)."""
     results = load_results(results_dir)

@@ -1,18 +1,20 @@
 """Datasets of one split of a prepared data directory (layout: notes in docs/model.md).
 
 ``DATA_DIR/{speech,text}/{split}.bin/.idx`` hold the binarized tokens (a speech-only directory,
-prepared with ``--modalities speech``, has no ``text/``), ``label/{split}.label`` one
-label per line (a class name, a score, or tab-separated scores of the dimensions named in
+prepared with ``--modalities speech``, has no ``text/``), ``DATA_DIR/audio/{split}.bin/.idx`` the
+16 kHz audio (``--speech-input waveform``, :mod:`emotion_data.audio_store`), ``label/{split}.label``
+one label per line (a class name, a score, or tab-separated scores of the dimensions named in
 ``labels.json``), ``ids/{split}.id`` one utterance id per line, all in the same order.
 """
 import os
 
 import numpy as np
+import torch
 from fairseq.data import (
-    ConcatSentencesDataset,
+    BaseWrapperDataset,
+    FairseqDataset,
     IdDataset,
     NestedDictionaryDataset,
-    NumelDataset,
     NumSamplesDataset,
     PrependTokenDataset,
     RawLabelDataset,
@@ -20,24 +22,106 @@ from fairseq.data import (
     SortDataset,
     TruncateDataset,
     data_utils,
+    indexed_dataset,
 )
+
+from emotion_data.audio_store import open_split, samples_as_float
 
 MODALITIES = ("speech", "text")
 
 
-def data_modalities(data_dir):
-    """The modalities a data directory holds: speech always, text unless it is speech-only (no ``text/``)."""
-    return tuple(m for m in MODALITIES if m == "speech" or os.path.isdir(os.path.join(data_dir, m)))
+def token_modalities(data_dir):
+    """The modalities whose tokens a data directory holds: speech unless it holds audio only (an
+    ``audio/`` folder and no ``speech/``), text unless it is speech-only (no ``text/``)."""
+    holds = {name: os.path.isdir(os.path.join(data_dir, name)) for name in ("speech", "text", "audio")}
+    audio_only = holds["audio"] and not holds["speech"]
+    return tuple(m for m in MODALITIES if holds[m] or (m == "speech" and not audio_only))
+
+
+def has_tokens(data_dir, modality, split):
+    """Whether the data directory holds binarized tokens of ``modality`` for ``split``."""
+    return indexed_dataset.infer_dataset_impl(os.path.join(data_dir, modality, split)) is not None
+
+
+class AudioDataset(BaseWrapperDataset):
+    """Rows of a split's stored audio as float32 samples in [-1, 1), at most ``max_samples`` each.
+
+    ``sizes`` are the kept lengths (what a row costs a batch: ``--max-tokens`` counts samples);
+    :meth:`collater` right-pads a batch with zeros to (B, S).
+    """
+
+    def __init__(self, store, max_samples=None):
+        super().__init__(store)
+        self.max_samples = max_samples
+        self._sizes = store.sizes if max_samples is None else np.minimum(store.sizes, max_samples)
+
+    @property
+    def sizes(self):
+        return self._sizes
+
+    def __getitem__(self, index):
+        return samples_as_float(self.dataset[index][: self.max_samples])  # (S_i,)
+
+    def size(self, index):
+        return int(self._sizes[index])
+
+    def num_tokens(self, index):
+        return int(self._sizes[index])
+
+    def collater(self, samples):
+        source = samples[0].new_zeros(len(samples), max(len(s) for s in samples))  # (B, S)
+        for i, s in enumerate(samples):
+            source[i, : len(s)] = s
+        return source
+
+
+class PaddingMaskDataset(FairseqDataset):
+    """A row's length; collated into the (B, S) padding mask of right-padded rows (True = padding)."""
+
+    def __init__(self, sizes):
+        self.sizes = np.asarray(sizes)
+
+    def __getitem__(self, index):
+        return int(self.sizes[index])
+
+    def __len__(self):
+        return len(self.sizes)
+
+    def collater(self, lengths):
+        lengths = torch.tensor(lengths)
+        return torch.arange(int(lengths.max()))[None, :] >= lengths[:, None]  # (B, S)
+
+
+class TotalSizeDataset(FairseqDataset):
+    """A row's cost (its speech + text size); collated into the batch's sum (``ntokens``)."""
+
+    def __init__(self, sizes):
+        self.sizes = np.asarray(sizes)
+
+    def __getitem__(self, index):
+        return int(self.sizes[index])
+
+    def __len__(self):
+        return len(self.sizes)
+
+    def collater(self, sizes):
+        return sum(sizes)
+
+
+def load_audio(data_dir, split, max_samples=None):
+    """The split's 16 kHz audio (:class:`AudioDataset`), each row kept to ``max_samples`` (the long-audio policy)."""
+    return AudioDataset(open_split(data_dir, split), max_samples)
 
 
 def load_tokens(data_dir, modality, split, dictionary, max_positions=None):
     """<s> + binarized tokens of one modality, truncated to ``max_positions`` (None: no limit)."""
     prefix = os.path.join(data_dir, modality, split)
-    dataset = data_utils.load_indexed_dataset(prefix, dictionary)
+    dataset = data_utils.load_indexed_dataset(prefix, dictionary) if dictionary is not None else None
     if dataset is None:
+        how = " --speech-input tokens (or both): Speech-BERT reads vq-wav2vec tokens" if modality == "speech" else ""
         raise FileNotFoundError(
             f"missing {modality} tokens of split '{split}': {prefix}.bin/.idx not found "
-            "(prepare the data directory with scripts/prepare_data.py)")
+            f"(prepare the data directory with scripts/prepare_data.py{how})")
     check_token_ids(dataset, dictionary, prefix)
     if max_positions is not None:
         dataset = TruncateDataset(dataset, max_positions - 1)  # room for the <s> prepended below
@@ -74,28 +158,35 @@ def load_ids(data_dir, split):
     return [line.strip() for line in _read_lines(path, f"utterance ids of split '{split}'")]
 
 
-def build_split(tokens, labels, ids, pad, seed, where, feature_keys=None):
+def build_split(inputs, labels, ids, pad, seed, where, feature_keys=None):
     """Nested dataset of a split, sorted by total length (ties shuffled) so batches have similar lengths.
 
     Batches of consecutive rows (fairseq's ``batch_by_size`` with ``--batch-size``/``--max-tokens``)
-    are therefore length-grouped: little padding, and ``--max-tokens`` bounds the padded size.
+    are therefore length-grouped: little padding, and ``--max-tokens`` bounds the padded size, a row
+    costing its speech size (tokens, or audio samples) plus its text tokens.
 
     Args:
-        tokens: {"speech": dataset, "text": dataset} (speech alone for a speech-only directory), each
-            item a 1-D LongTensor starting with <s>.
+        inputs: {"speech": dataset or None, "text": dataset or None}: token rows (1-D LongTensors
+            starting with <s>), or for speech an :class:`AudioDataset` (float samples); None: not read.
         labels: parsed targets; ids: utterance ids (checked to have one entry per row).
-        pad: {modality: pad index} of the modalities in ``tokens``.
+        pad: {modality: pad index} of the token inputs.
         feature_keys: one int per row for the frozen-feature cache, put in ``net_input["feature_keys"]``
             (None: left out).
     """
-    n = len(tokens["speech"])
-    others = [(f"{m} tokens", len(tokens[m])) for m in tokens if m != "speech"]
-    for name, size in [*others, ("labels", len(labels)), ("ids", len(ids))]:
+    used = {m: d for m, d in inputs.items() if d is not None}
+    n = len(ids)
+    for name, size in [*((f"{m} rows", len(d)) for m, d in used.items()), ("labels", len(labels))]:
         if size != n:
-            raise ValueError(f"{where}: {size} {name} but {n} speech token rows; the files of a split "
+            raise ValueError(f"{where}: {size} {name} but {n} utterance ids; the files of a split "
                              "must have one entry per utterance, in the same order")
-    sizes = sum(t.sizes for t in tokens.values())  # padded cost of a row in a batch
-    net_input = {f"{m}_tokens": RightPadDataset(t, pad_idx=pad[m]) for m, t in tokens.items()}
+    sizes = sum(np.asarray(d.sizes) for d in used.values())  # padded cost of a row in a batch
+    net_input = {}
+    for m, d in used.items():
+        if isinstance(d, AudioDataset):
+            net_input[f"{m}_source"] = d  # (B, S) float samples
+            net_input[f"{m}_padding_mask"] = PaddingMaskDataset(d.sizes)  # (B, S) bool
+        else:
+            net_input[f"{m}_tokens"] = RightPadDataset(d, pad_idx=pad[m])
     if feature_keys is not None:
         net_input["feature_keys"] = RawLabelDataset(feature_keys)  # collated to a (B,) LongTensor
     dataset = NestedDictionaryDataset(
@@ -104,7 +195,7 @@ def build_split(tokens, labels, ids, pad, seed, where, feature_keys=None):
             "net_input": net_input,
             "target": RawLabelDataset(labels),
             "nsentences": NumSamplesDataset(),
-            "ntokens": NumelDataset(ConcatSentencesDataset(*tokens.values()), reduce=True),
+            "ntokens": TotalSizeDataset(sizes),
         },
         sizes=[sizes],
     )

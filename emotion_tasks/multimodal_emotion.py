@@ -1,12 +1,14 @@
-"""Task ``multimodal_emotion``: speech tokens + text tokens -> emotion targets (paper section 3).
+"""Task ``multimodal_emotion``: speech (tokens or 16 kHz audio) + text tokens -> emotion targets (paper section 3).
 
-Reads a prepared data directory (``speech/``, ``text/``, ``label/``, ``ids/``, ``labels.json``; see
-docs/model.md; a speech-only directory has no ``text/`` and trains ``ssl_emotion_speech_only``),
-builds the ``ssl_emotion`` model and registers its head, whose shape comes from the label space
-(``--target-type`` over the data's labels, :mod:`emotion_core.label_spaces`). The labels are stored
-in the task's config, so a checkpoint carries its class or dimension names. Inputs are truncated to
-each encoder's positions, which the task takes from the built model (fairseq-train and
-fairseq-validate build the model before loading any split).
+Reads a prepared data directory (``speech/`` and/or ``audio/``, ``text/``, ``label/``, ``ids/``,
+``labels.json``; see docs/model.md; a speech-only directory has no ``text/`` and trains
+``ssl_emotion_speech_only``), builds the ``ssl_emotion`` model and registers its head, whose shape
+comes from the label space (``--target-type`` over the data's labels, :mod:`emotion_core.label_spaces`).
+The labels are stored in the task's config, so a checkpoint carries its class or dimension names.
+The speech side is what the built model's speech encoder reads: Speech-BERT's vq-wav2vec tokens, or
+the audio for a wav2vec 2.0 / HuBERT / data2vec encoder. Inputs are truncated to each encoder's
+positions (tokens, or samples: the long-audio policy's 20.46 s), which the task takes from the built
+model (fairseq-train and fairseq-validate build the model before loading any split).
 """
 import contextlib
 import json
@@ -36,7 +38,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class MultimodalEmotionConfig(FairseqDataclass):
-    data: str = field(default=MISSING, metadata={"help": "prepared data directory (speech/, text/, label/, ids/)"})
+    data: str = field(default=MISSING, metadata={"help": "prepared data directory (speech/ and/or audio/, text/, label/, "
+                                                         "ids/)"})
     target_type: ChoiceEnum(list(ACCEPTED_TARGET_TYPES)) = field(
         default="iemocap_binary",
         metadata={"help": "categorical: one of the data's classes; per_class_binary: a yes/no decision per "
@@ -77,14 +80,16 @@ class MultimodalEmotionTask(FairseqTask):
     """Multimodal (speech + text) emotion recognition on a prepared data directory."""
 
     def __init__(self, cfg, speech_dictionary, text_dictionary, label_info=None):
-        """``text_dictionary``: None for a speech-only data directory. ``label_info``: the labels
-        (:class:`~emotion_core.labels.LabelInfo`); None: those of data prepared before labels.json
-        existed (the paper's four emotions, or scores)."""
+        """``label_info``: the labels (:class:`~emotion_core.labels.LabelInfo`); None: those of data
+        prepared before labels.json existed (the paper's four emotions, or scores). ``speech_dictionary``
+        is None for data prepared with audio only (``--speech-input waveform``), ``text_dictionary`` for
+        a speech-only data directory (``--modalities speech``)."""
         super().__init__(cfg)
         self.label_space = label_space(cfg.target_type, label_info)
         self.speech_dictionary = speech_dictionary
         self.text_dictionary = text_dictionary
-        self.encoder_positions = {}  # {modality: max positions}, set by build_model
+        self.encoder_positions = {}  # {modality: max positions (tokens, or samples of audio)}, set by build_model
+        self.speech_input = None  # what the built model's speech encoder reads: "tokens", "waveform" or None
         self.utterance_ids = {}  # {split: [utterance id per row]}
         self.cache_features = False  # the model caches frozen encoder outputs: give it feature keys
         self.split_codes = {}  # {split: number used in its feature keys}
@@ -108,13 +113,13 @@ class MultimodalEmotionTask(FairseqTask):
         if not os.path.isdir(cfg.data):
             raise FileNotFoundError(f"data directory {cfg.data} not found")
         dicts = {m: cls.load_dictionary(os.path.join(cfg.data, m, "dict.txt"))
-                 for m in datasets.data_modalities(cfg.data)}
+                 for m in datasets.token_modalities(cfg.data)}
         logger.info("dictionaries: " + ", ".join(f"{m} {len(d)} types" for m, d in dicts.items()))
         if cfg.save_predictions:  # before any work: a path that cannot be written, or an input of the run
             path = Path(cfg.save_predictions.replace("{split}", "valid"))
             path.parent.mkdir(parents=True, exist_ok=True)  # as fairseq makes --save-dir (on rank 0, maybe later)
             check_output_path(path, list(Path(cfg.data).rglob("*")), what="--save-predictions")
-        return cls(cfg, dicts["speech"], dicts.get("text"), label_info=read_labels(cfg.data, cfg.target_type))
+        return cls(cfg, dicts.get("speech"), dicts.get("text"), label_info=read_labels(cfg.data, cfg.target_type))
 
     def build_model(self, cfg, from_checkpoint=False):
         """Build ``ssl_emotion``, register its head for the label space and log parameter counts.
@@ -134,19 +139,39 @@ class MultimodalEmotionTask(FairseqTask):
             model.cfg.label_space = described
         model.register_classification_head(self.label_space.head_shape)
         self.encoder_positions = model.encoder_max_positions()
+        self.speech_input = model.speech_input
         self.cache_features = model.feature_cache is not None
         counts = model.parameter_counts()
         logger.info(f"ssl_emotion parameters: total {counts['total']:,}, trainable {counts['trainable']:,}, "
                     f"new {counts['new']:,} ({', '.join(f'{k} {v:,}' for k, v in counts['new_breakdown'].items())})")
         return model
 
+    def _speech_kind(self, split):
+        """The speech input to load: what the built model's speech encoder reads. Before a model is built,
+        the tokens of data prepared with them; for a text-only model, the tokens where the data has
+        them (rows then cost what they always did), else nothing."""
+        if self.speech_input is not None:
+            return self.speech_input
+        if self.speech_dictionary is None:
+            return None
+        if not self.encoder_positions or datasets.has_tokens(self.cfg.data, "speech", split):
+            return "tokens"
+        return None
+
     def load_dataset(self, split, combine=False, **kwargs):
-        """Load a split: tokens of the data's modalities (truncated to the encoders' positions), targets, ids."""
+        """Load a split: the speech input the model reads and the text tokens (truncated to the encoders'
+        positions), targets, ids."""
         if not self.encoder_positions:
             logger.warning("loading a split before the model is built: inputs are not truncated")
-        data = self.cfg.data
-        dicts = {m: d for m, d in (("speech", self.speech_dictionary), ("text", self.text_dictionary)) if d}
-        tokens = {m: datasets.load_tokens(data, m, split, d, self.encoder_positions.get(m)) for m, d in dicts.items()}
+        data, positions = self.cfg.data, self.encoder_positions
+        dicts = {"speech": self.speech_dictionary, "text": self.text_dictionary}
+        kind = self._speech_kind(split)
+        speech = (datasets.load_audio(data, split, positions.get("speech")) if kind == "waveform" else
+                  datasets.load_tokens(data, "speech", split, dicts["speech"], positions.get("speech"))
+                  if kind == "tokens" else None)
+        text = (datasets.load_tokens(data, "text", split, dicts["text"], positions.get("text"))
+                if dicts["text"] is not None else None)
+        inputs = {"speech": speech, "text": text}
         labels = datasets.load_labels(data, split, self.label_space)
         ids = datasets.load_ids(data, split)
         self.utterance_ids[split] = ids
@@ -154,8 +179,8 @@ class MultimodalEmotionTask(FairseqTask):
         if self.cache_features:  # rows named by split and index for the model's frozen-feature cache
             keys = feature_keys(self.split_codes.setdefault(split, len(self.split_codes)), len(ids))
         self.datasets[split] = datasets.build_split(
-            tokens, labels, ids, {m: d.pad() for m, d in dicts.items()}, self.cfg.seed, f"{data} split '{split}'",
-            feature_keys=keys)
+            inputs, labels, ids, {m: d.pad() for m, d in dicts.items() if d is not None}, self.cfg.seed,
+            f"{data} split '{split}'", feature_keys=keys)
         logger.info(f"{split}: {len(ids)} utterances ({self.cfg.target_type})")
         return self.datasets[split]
 

@@ -53,10 +53,10 @@ def demo_assets():
 @pytest.fixture(scope="session")
 def demo_data(demo_assets):
     """The demo corpus prepared into a data directory (session split: 1-3 train, 4 valid, 5 test), its four
-    emotions in the paper's order as the demo prepares them."""
+    emotions in the paper's order as the demo prepares them, with both speech inputs (tokens and audio)."""
     out = CACHE / "test-data"
     run_script(REPO / "scripts" / "prepare_data.py", "manifest",
-               "--raw", demo_assets / "corpus" / "manifest.tsv",
+               "--raw", demo_assets / "corpus" / "manifest.tsv", "--speech-input", "both",
                "--pretrained", demo_assets / "pretrained", "--out", out, "--classes", "neutral,happy,sad,angry")
     return out
 

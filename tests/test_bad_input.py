@@ -100,7 +100,7 @@ def test_split_files_with_different_row_counts(trained, tmp_path):
     data = copy_data("regression", tmp_path)
     ids = (data / "ids" / "valid.id").read_text().splitlines()
     (data / "ids" / "valid.id").write_text("\n".join(ids[:-1]) + "\n")  # one id lost
-    with pytest.raises(ValueError, match=rf"split 'valid': {len(ids) - 1} ids but {len(ids)} speech token rows"):
+    with pytest.raises(ValueError, match=rf"split 'valid': {len(ids)} speech rows but {len(ids) - 1} utterance ids"):
         run_validate(data, trained[0] / "checkpoint_last.pt", subset="valid")
 
 

@@ -47,3 +47,11 @@ def test_a_failed_baseline_gives_no_ratios():
     train = benchmark.summarize_training({"baseline": [{"failed": "killed"}], "fast": [measured({"rate": 4.0})]})
     assert train["baseline"] == {"failed": "killed"} and "speedup" not in train["fast"]
     assert benchmark.summarize_frozen({"failed": "killed"}, {"later_epoch_s": 1.0}) == {"failed": "killed"}
+
+
+def test_a_failed_waveform_measurement_fails_the_run():
+    out = {"train": {"baseline": measured({"rate": 1.0})}, "frozen": None,
+           "waveform": {"train": {"baseline": {"utt_per_s": 1.0}, "fast": {"failed": "killed"}},
+                        "batch16": {"baseline": {"failed": "killed"}, "fast": {"peak_rss_gb": 9.0}}}}
+    assert benchmark.failed_sections(out) == ["waveform fast", "waveform batch16 baseline"]
+    assert benchmark.failed_sections({"train": None, "frozen": None, "waveform": None}) == []

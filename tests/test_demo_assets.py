@@ -123,6 +123,54 @@ def test_pretraining_beats_unigram_baseline(demo_assets):
         assert r["valid_loss_bits"] < 0.95 * r["unigram_bits"], f"{name}: {r}"
 
 
+def test_waveform_pretraining_beats_its_trivial_baselines(demo_assets):
+    report = json.loads((demo_assets / "build_report.json").read_text())
+    w2v, hubert = report["wav2vec2"], report["hubert"]
+    assert w2v["valid_contrastive_bits"] < 0.95 * w2v["uniform_bits"] and w2v["valid_accuracy"] > w2v["chance_accuracy"]
+    assert hubert["valid_masked_bits"] < 0.95 * hubert["unigram_bits"]
+    assert hubert["valid_accuracy"] > 1.5 * hubert["majority_accuracy"]
+
+
+def test_waveform_standins_have_the_releases_formats_and_load_like_them(layout):
+    """wav2vec_small.pt: legacy args, no cfg; hubert_base_ls960.pt: a cfg whose task names label files that are
+    gone, and no task state. Both load into fairseq's own classes and into the plugin's encoder."""
+    from fairseq import checkpoint_utils
+    from fairseq.models.hubert import HubertModel
+    from fairseq.models.wav2vec import Wav2Vec2Model
+
+    from emotion_models.encoders import read_checkpoint
+    from emotion_models.waveform import WaveformEncoder
+
+    w2v = torch.load(str(layout.wav2vec2), map_location="cpu", weights_only=True)
+    assert set(w2v) == {"args", "model", "optimizer_history", "extra_state"}
+    assert (w2v["args"].arch, w2v["args"].task, w2v["args"].criterion) == ("wav2vec2", "audio_pretraining", "wav2vec")
+    assert w2v["args"].conv_feature_layers == "[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2"
+    assert any(k.startswith("quantizer.") for k in w2v["model"])
+    hubert = torch.load(str(layout.hubert), map_location="cpu", weights_only=True)
+    assert hubert["args"] is None and "task_state" not in hubert and "label_embs_concat" in hubert["model"]
+    assert hubert["cfg"]["task"]["_name"] == "hubert_pretraining" and hubert["cfg"]["task"]["labels"] == ["km"]
+    assert not Path(hubert["cfg"]["task"]["label_dir"]).exists(), "the build's working folder is removed"
+
+    source = 0.1 * torch.randn(2, 16000)
+    for path, fairseq_model in ((layout.wav2vec2, Wav2Vec2Model), (layout.hubert, HubertModel)):
+        state = checkpoint_utils.load_checkpoint_to_cpu(str(path))
+        ours = WaveformEncoder(*read_checkpoint(path, "speech")).eval()
+        if fairseq_model is HubertModel:  # fairseq's class needs the task's dictionaries: a stand-in of their size
+            from fairseq.data import Dictionary
+
+            clusters = Dictionary()
+            for k in range(state["model"]["label_embs_concat"].shape[0] - clusters.nspecial):
+                clusters.add_symbol(str(k))
+            theirs = HubertModel(state["cfg"].model, state["cfg"].task, [clusters])
+        else:
+            theirs = Wav2Vec2Model.build_model(state["cfg"].model)
+        theirs.load_state_dict(state["model"], strict=True)
+        with torch.no_grad():
+            out = theirs.eval().extract_features(source, None, mask=False)
+            expected = out["x"] if isinstance(out, dict) else out[0]
+            torch.testing.assert_close(ours(source)[0], expected, rtol=0, atol=0)
+
+
 def test_unigram_baseline():
     # uniform over {<s>, a, b, </s>} (4 each in train, add-one: 5/20) -> 2 bits exactly
     assert unigram_bits(["a b"] * 4, ["a b"]) == pytest.approx(2.0)

@@ -49,7 +49,7 @@ def test_features_and_gradients_equal_fairseqs_forward(modality):
     model = make_model(task, unpadded_encoders=True)
     model.load_state_dict(reference.state_dict())
     tokens = batches(task)[0]["net_input"][f"{modality}_tokens"]
-    real = tokens.ne(reference.padding_idx[modality])
+    real = tokens.ne(reference.encoders[modality].padding_idx)
     assert not real.all(), "the batch should hold padding"
     outputs = []
     for m in (reference, model):

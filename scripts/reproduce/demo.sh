@@ -6,9 +6,10 @@
 #   bash scripts/reproduce/demo.sh OUT_DIR --small    (same as DEMO_SMALL=1)
 #
 # Steps: .venv (scripts/setup_env.sh) -> demo assets (OUT/assets: pretrained stand-ins + synthetic corpus)
-# -> data directories (OUT/data: ablation split; leave-one-session-out folds; the corpus's sentiment score
-# standing in for CMU-MOSEI/MOSI) -> Tables 1-5 (OUT/results, preset configs/tables/demo*.yaml) ->
-# OUT/tables.md and the qualitative checks, printed last as `CHECK <name>: PASS|FAIL (<figures>)`.
+# -> data directories (OUT/data: ablation split, with both speech inputs; leave-one-session-out folds; the
+# corpus's sentiment score standing in for CMU-MOSEI/MOSI) -> Tables 1-5 (OUT/results, preset
+# configs/tables/demo*.yaml) -> the modern speech encoders (scripts/reproduce/modern.sh on the ablation split,
+# one seed) -> OUT/tables.md and the qualitative checks, printed last as `CHECK <name>: PASS|FAIL (<figures>)`.
 # Finished steps are skipped on a rerun. Exit status: non-zero when a step fails, and (full demo only)
 # when a qualitative check fails, since the demo exists to show the paper's claims; the reduced demo
 # reports its checks without failing on them (its tiny budget does not always reproduce the claims).
@@ -51,9 +52,9 @@ prepare() {  # prepare OUT_DATA [prepare_data.py options...]
   "$PY" "$REPO/scripts/prepare_data.py" manifest --raw "$MANIFEST" --pretrained "$PRE" --out "$out" \
     --workers 2 "$@" 2>&1 | { grep -v -E "^\s*$|it/s\]|utt/s\]" || true; } | tail -n 3
 }
-step "data: ablation split (sessions 1-3 / 4 / 5), folds $FOLDS, sentiment regression"
+step "data: ablation split (sessions 1-3 / 4 / 5; tokens and 16 kHz audio), folds $FOLDS, sentiment regression"
 EMOTIONS=(--classes neutral,happy,sad,angry)  # the IEMOCAP stand-in's classes, in the paper's order
-prepare "$OUT/data/ablation" "${EMOTIONS[@]}"
+prepare "$OUT/data/ablation" "${EMOTIONS[@]}" --speech-input both
 
 background() {  # run "$@" in the background, at most $JOBS at once
   while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
@@ -98,6 +99,8 @@ step "Tables 2 and 3: sentiment regression (stand-ins for CMU-MOSEI and CMU-MOSI
 side_by_side table2 table3
 step "Tables 4 and 5: binary and 4-class, leave-one-session-out folds $FOLDS"
 side_by_side table4 table5
+step "Modern speech encoders: Speech-BERT, wav2vec 2.0, HuBERT; Table 1's and Table 5's protocols on the ablation split"
+bash "$REPO/scripts/reproduce/modern.sh" "$OUT/data/ablation" "${COMMON[@]}" --jobs "$JOBS"
 
 step "tables -> $OUT/tables.md"
 STRICT=(--strict)
