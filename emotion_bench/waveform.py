@@ -53,7 +53,7 @@ def hubert_base_args(layers=12):
 def typical_batch(n, seed=0):
     """``n`` (speech, text) lengths of a length-grouped batch: neighbours in length order around the median of
     the pool :func:`lengths` samples (5531 IEMOCAP-like utterances; a random draw of 16 padded to its longest,
-    often near 20 s, does not fit 23 GB)."""
+    near 20 s in the draw tried, did not fit 23 GB)."""
     speech, text = lengths(5531, seed)  # the whole pool, in random order
     order = np.argsort(speech, kind="stable")
     pick = order[len(order) // 2 - n // 2:][:n]
