@@ -1,4 +1,4 @@
-"""``--fast-cpu-dropout`` (issue 8): the same attention, dropout and gradients as fairseq's, faster.
+"""``--fast-cpu-dropout``: the same attention, dropout and gradients as fairseq's, faster.
 
 The chunked attention kernel is checked against autograd through the textbook formula with the
 same keep mask (every chunk size), the mask's rate and scale, the attention layer against fairseq's

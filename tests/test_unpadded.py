@@ -1,4 +1,4 @@
-"""``--unpadded-encoders`` (issue 8): fairseq's encoder function computed on the real tokens only.
+"""``--unpadded-encoders``: fairseq's encoder function computed on the real tokens only.
 
 A single layer on packed tokens against fairseq's layer on the padded batch (post- and pre-norm),
 the encoders' features and every gradient against fairseq's forward, the CLS-only last layer,
