@@ -458,6 +458,13 @@ def prepare_manifest(manifest, pretrained, out, *, label_columns=("label",), lab
                           speech_input=speech_input, **factories)
 
 
+def _build_release(corpus, raw, pretrained, out, listing, labels, description, **options):
+    """:func:`build_data_dir` over a release's own split: its speaker overlap is reported, never refused."""
+    return build_data_dir(out, pretrained, listing.utterances, listing.problems, corpus=corpus, source=raw,
+                          labels=labels, corpus_stats=listing.stats, split_description=description,
+                          allow_speaker_overlap=True, **options)
+
+
 def prepare_msp_podcast(raw, pretrained, out, *, task="categorical", test_set="Test1", modalities=MODALITIES,
                         speech_input="tokens", count_check=True, workers=1, skip_bad=False, max_frames=MAX_FRAMES,
                         **factories):
@@ -475,7 +482,7 @@ def prepare_msp_podcast(raw, pretrained, out, *, task="categorical", test_set="T
             transcript are then kept.
         count_check: False skips the check of the turns per Split_Set against release 1.11's
             documented figures (done when ``Audios/`` holds that release's 151,654 files).
-        workers, skip_bad, max_frames, **factories: as in :func:`prepare_iemocap`.
+        workers, skip_bad, max_frames, speech_input, **factories: as in :func:`prepare_iemocap`.
 
     >>> report = prepare_msp_podcast("MSP-PODCAST-Publish-1.11", "pretrained", "data/msp")  # doctest: +SKIP
     >>> report["labels"]["names"][:3]  # doctest: +SKIP
@@ -494,11 +501,8 @@ def prepare_msp_podcast(raw, pretrained, out, *, task="categorical", test_set="T
                               value_range=msp_podcast.VALUE_RANGE)
     description = {"strategy": "release", "train": "Train", "valid": "Development", "test": test_set,
                    "left_out": listing.stats["left_out_sets"]}
-    return build_data_dir(out, pretrained, listing.utterances, listing.problems, corpus="msp-podcast", source=raw,
-                          labels=labels, corpus_stats=listing.stats, split_description=description,
-                          workers=workers, skip_bad=skip_bad, max_frames=max_frames, modalities=modalities,
-                          speech_input=speech_input,
-                          allow_speaker_overlap=True,  # the release's split: overlap reported
+    return _build_release("msp-podcast", raw, pretrained, out, listing, labels, description, workers=workers,
+                          skip_bad=skip_bad, max_frames=max_frames, modalities=modalities, speech_input=speech_input,
                           **factories)
 
 
@@ -514,8 +518,8 @@ def prepare_meld(raw, pretrained, out, *, labels="emotion", modalities=MODALITIE
         modalities: ``("speech",)`` for a speech-only data directory.
         count_check: False skips the check of the utterances per split and class against the
             documented figures (a partial or edited tree).
-        workers, skip_bad, max_frames, **factories: as in :func:`prepare_iemocap`; clips that cannot
-            be decoded fail the run, or are left out and listed with ``skip_bad``.
+        workers, skip_bad, max_frames, speech_input, **factories: as in :func:`prepare_iemocap`; clips
+            that cannot be decoded fail the run, or are left out and listed with ``skip_bad``.
 
     The splits are the release's: train, dev (valid), test.
 
@@ -529,9 +533,6 @@ def prepare_meld(raw, pretrained, out, *, labels="emotion", modalities=MODALITIE
     classes = LabelOptions(kind="categorical", classes=meld.LABEL_SETS[labels][1], fixed_classes=True)
     description = {"strategy": "release", "train": meld.SPLIT_FILES["train"], "valid": meld.SPLIT_FILES["valid"],
                    "test": meld.SPLIT_FILES["test"]}
-    return build_data_dir(out, pretrained, listing.utterances, listing.problems, corpus="meld", source=raw,
-                          labels=classes, corpus_stats=listing.stats, split_description=description,
-                          workers=workers, skip_bad=skip_bad, max_frames=max_frames, modalities=modalities,
-                          speech_input=speech_input,
-                          allow_speaker_overlap=True,  # the release's split: overlap reported
+    return _build_release("meld", raw, pretrained, out, listing, classes, description, workers=workers,
+                          skip_bad=skip_bad, max_frames=max_frames, modalities=modalities, speech_input=speech_input,
                           **factories)

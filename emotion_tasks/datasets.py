@@ -31,11 +31,11 @@ MODALITIES = ("speech", "text")
 
 
 def token_modalities(data_dir):
-    """The modalities whose tokens a data directory holds: speech unless it holds audio only (an
-    ``audio/`` folder and no ``speech/``), text unless it is speech-only (no ``text/``)."""
-    holds = {name: os.path.isdir(os.path.join(data_dir, name)) for name in ("speech", "text", "audio")}
-    audio_only = holds["audio"] and not holds["speech"]
-    return tuple(m for m in MODALITIES if holds[m] or (m == "speech" and not audio_only))
+    """The modalities whose tokens a data directory holds: speech when it has ``speech/dict.txt`` (not
+    with audio only), text unless it is speech-only (no ``text/``)."""
+    held = {"speech": os.path.isfile(os.path.join(data_dir, "speech", "dict.txt")),
+            "text": os.path.isdir(os.path.join(data_dir, "text"))}
+    return tuple(m for m in MODALITIES if held[m])
 
 
 def has_tokens(data_dir, modality, split):
@@ -75,8 +75,8 @@ class AudioDataset(BaseWrapperDataset):
         return source
 
 
-class PaddingMaskDataset(FairseqDataset):
-    """A row's length; collated into the (B, S) padding mask of right-padded rows (True = padding)."""
+class _RowSizes(FairseqDataset):
+    """Each row's size (an int); subclasses say what a batch of sizes collates into."""
 
     def __init__(self, sizes):
         self.sizes = np.asarray(sizes)
@@ -86,23 +86,18 @@ class PaddingMaskDataset(FairseqDataset):
 
     def __len__(self):
         return len(self.sizes)
+
+
+class PaddingMaskDataset(_RowSizes):
+    """A row's length; collated into the (B, S) padding mask of right-padded rows (True = padding)."""
 
     def collater(self, lengths):
         lengths = torch.tensor(lengths)
         return torch.arange(int(lengths.max()))[None, :] >= lengths[:, None]  # (B, S)
 
 
-class TotalSizeDataset(FairseqDataset):
+class TotalSizeDataset(_RowSizes):
     """A row's cost (its speech + text size); collated into the batch's sum (``ntokens``)."""
-
-    def __init__(self, sizes):
-        self.sizes = np.asarray(sizes)
-
-    def __getitem__(self, index):
-        return int(self.sizes[index])
-
-    def __len__(self):
-        return len(self.sizes)
 
     def collater(self, sizes):
         return sum(sizes)
