@@ -15,7 +15,8 @@ task's dataset code.
   length-grouped batches of at most 16 utterances bounded by ``--max-tokens`` (samples + tokens), bf16
   autocast where supported, ``torch_adamw`` and, for the text encoder, the main section's
   ``--unpadded-encoders`` and ``--fast-cpu-dropout`` (the waveform encoder runs fairseq's forward either
-  way); ``fast_extractor_trained`` and ``fast_fp32`` show what freezing and bf16 buy.
+  way); ``fast_extractor_trained`` and ``fast_fp32`` show what freezing and bf16 buy, ``fast_unbatched``
+  what batching costs (one utterance per forward, as the baseline: no padding).
 * **batch16**: one update on one padded batch of 16 utterances of IEMOCAP-like lengths as length grouping
   forms them (:func:`typical_batch`: neighbours in length order around the median): peak memory, per
   configuration.
@@ -111,7 +112,7 @@ def configs(bf16):
     fast = {"grouped": True, "max_tokens": MAX_TOKENS, "bf16": bf16, "optimizer": "torch_adamw",
             "train_extractor": False, "unpadded": True, "fast_cpu_dropout": True}
     return {"baseline": baseline, "fast": fast, "fast_extractor_trained": dict(fast, train_extractor=True),
-            "fast_fp32": dict(fast, bf16=False)}
+            "fast_fp32": dict(fast, bf16=False), "fast_unbatched": dict(fast, grouped=False)}
 
 
 def measure(job):
