@@ -193,9 +193,8 @@ def build_data_dir(out_dir, pretrained, utterances, problems=(), *, corpus, sour
     if tokens_wanted:
         cache = TokenCache(out_dir / CACHE_FILE, digests[layout.vq_wav2vec.name])
         try:
-            speech, speech_problems, speech_summary = tokenize_speech(
-                speakable, keys, layout.vq_wav2vec, cache, workers,
-                tokenizer_factory)
+            speech, speech_problems, speech_summary = tokenize_speech(speakable, keys, layout.vq_wav2vec, cache,
+                                                                      workers, tokenizer_factory)
         finally:
             cache.close()
         problems += speech_problems
