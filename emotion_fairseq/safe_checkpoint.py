@@ -128,7 +128,7 @@ def check_config_strings(state):
     if problems:
         listed = "; ".join(f"{path}: {reason}" for path, reason in problems[:5])
         raise CheckpointLoadError(
-            f"refused: {len(problems)} configuration field(s) that fairseq passes to eval() are not "
+            f"refused: {len(problems)} configuration field(s) that fairseq evaluates as Python code are not "
             f"literals of the expected shape, so the model was not built and nothing in them ran ({listed})")
 
 
