@@ -15,14 +15,16 @@ Two costs of the paper's dropout (0.1) on a CPU:
   and the kept values are scaled by the exact inverse keep rate. The words come from numpy's SFC64
   generator, 2-3x faster than torch's mt19937 on a CPU, seeded by one draw of torch's
   generator: fairseq's ``--seed`` fixes the masks and activation checkpointing replays them.
-  :class:`MaskDropout` and the attention use it.
+  :class:`MaskDropout` (fairseq's dropout), :class:`MaskTorchDropout` (``nn.Dropout``, which
+  fairseq's wav2vec 2.0, HuBERT and data2vec layers use) and the attention use it.
 
-:func:`use_fast_cpu_dropout` switches a module's fairseq dropouts and self-attention layers to
+:func:`use_fast_cpu_dropout` switches a module's dropouts and self-attention layers to
 these; they keep fairseq's own forward everywhere else (evaluation, no dropout, GPUs, whose fused
 attention kernels take dropout, and any other kind of attention call).
 """
 import numpy as np
 import torch
+from torch import nn
 from fairseq.modules import FairseqDropout, MultiheadAttention
 
 MASK_LEVELS = 2 ** 16  # each keep decision is one 16-bit random draw
@@ -143,12 +145,26 @@ class MaskDropout(FairseqDropout):
     def forward(self, x, inplace=False):
         if not (self.p > 0 and self.training and x.device.type == "cpu"):
             return super().forward(x, inplace)
-        keep, scale = keep_mask(x.shape, self.p)
-        return torch.mul(x, keep.view(torch.uint8)).mul_(scale)
+        return mask_dropout(x, self.p)
+
+
+class MaskTorchDropout(nn.Dropout):
+    """``nn.Dropout``; in CPU training its mask comes from :func:`keep_mask`."""
+
+    def forward(self, x):
+        if not (self.p > 0 and self.training and x.device.type == "cpu"):
+            return super().forward(x)
+        return mask_dropout(x, self.p)
+
+
+def mask_dropout(x, p):
+    """``x`` with entries dropped by a :func:`keep_mask` and the kept ones scaled by the inverse keep rate."""
+    keep, scale = keep_mask(x.shape, p)
+    return torch.mul(x, keep.view(torch.uint8)).mul_(scale)
 
 
 def use_fast_cpu_dropout(module):
-    """Switch the fairseq dropouts and self-attention layers inside ``module`` to the classes above.
+    """Switch the dropouts (fairseq's and ``nn.Dropout``) and self-attention layers inside ``module`` to the classes above.
 
     Both are subclasses that add no state, so parameters and state dicts are unchanged.
     """
@@ -157,4 +173,6 @@ def use_fast_cpu_dropout(module):
             layer.__class__ = ChunkedDropoutAttention
         elif type(layer) is FairseqDropout:
             layer.__class__ = MaskDropout
+        elif type(layer) is nn.Dropout and not layer.inplace:
+            layer.__class__ = MaskTorchDropout
     return module

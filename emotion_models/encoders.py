@@ -139,6 +139,8 @@ class PretrainedEncoder(nn.Module):
         unpadded: run the layers on the real tokens only (:mod:`emotion_fast.unpadded`).
     """
 
+    caches_extractor = False  # no convolutional feature extractor (see WaveformEncoder)
+
     def __init__(self, args, dictionary, state_dict=None, dropout=None, attention_dropout=None, name="encoder",
                  checkpoint_activations=False, fast_cpu_dropout=False, unpadded=False):
         super().__init__()

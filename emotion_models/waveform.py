@@ -19,6 +19,7 @@ frame padding mask the model derives from the sample padding mask.
 import importlib
 import logging
 from argparse import Namespace
+from contextlib import nullcontext
 from dataclasses import fields
 
 import torch
@@ -27,6 +28,8 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 from omegaconf import OmegaConf
 
 from emotion_core.constants import MAX_SPEECH_SAMPLES, SAMPLE_RATE
+from emotion_fast.cpu_dropout import use_fast_cpu_dropout
+from emotion_fast.extractor_cache import use_extractor_cache
 
 logger = logging.getLogger(__name__)
 
@@ -201,10 +204,13 @@ class WaveformEncoder(nn.Module):
             output, then the mean over frames).
         train_feature_extractor: let the convolutional feature extractor learn (by default it
             is frozen, as the releases' fine-tuning recipes do: ``feature_grad_mult`` 0).
+        fast_cpu_dropout: dropouts and self-attention through :mod:`emotion_fast.cpu_dropout` (CPU training).
+        cache_extractor: keep each utterance's feature extractor output (:mod:`emotion_fast.extractor_cache`),
+            for the rows :meth:`encode` is given feature keys for; needs the extractor frozen.
     """
 
     def __init__(self, args, state_dict=None, overrides=None, pooling="mean", train_feature_extractor=False,
-                 name="speech"):
+                 name="speech", fast_cpu_dropout=False, cache_extractor=False):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"speech pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -222,6 +228,14 @@ class WaveformEncoder(nn.Module):
         if not train_feature_extractor:
             self.model.feature_extractor.requires_grad_(False)
         self.model.mask_emb.requires_grad_(False)  # used by pretraining's masking only
+        if fast_cpu_dropout:
+            use_fast_cpu_dropout(self.model)
+        if cache_extractor:
+            if train_feature_extractor:
+                raise ValueError("--cache-extractor-features needs the feature extractor frozen: its outputs change "
+                                 "at every update with --train-feature-extractor")
+            use_extractor_cache(self.model.feature_extractor)
+        self.caches_extractor = cache_extractor
         self.input_keys = ("speech_source", "speech_padding_mask")  # what the model's forward passes to encode()
         self.frozen = False
         self.normalize = bool(args.get("normalize", False))
@@ -271,28 +285,33 @@ class WaveformEncoder(nn.Module):
         features, frame_padding, _ = self._extract(source, padding_mask, states=False)
         return features, frame_padding
 
-    def _extract(self, source, padding_mask, states):
+    def _extract(self, source, padding_mask, states, feature_keys=None):
         if padding_mask is None:
             padding_mask = torch.zeros_like(source, dtype=torch.bool)
         if self.normalize:
             source = normalize_waveforms(source, padding_mask)
-        with HiddenStates(self.model.encoder.layers if states else []) as hidden:
+        cached = self.caches_extractor and feature_keys is not None
+        rows = (self.model.feature_extractor.rows(feature_keys, self.input_lengths(source, padding_mask)) if cached
+                else nullcontext())
+        with HiddenStates(self.model.encoder.layers if states else []) as hidden, rows:
             out = self.model.extract_features(source, padding_mask, mask=False)
         features, frame_padding = (out["x"], out["padding_mask"]) if isinstance(out, dict) else out  # HuBERT: tuple
         if frame_padding is None:  # wav2vec 2.0 / data2vec give None when no sample is padding
             frame_padding = torch.zeros(features.shape[:2], dtype=torch.bool, device=features.device)
         return features, frame_padding, hidden.stack(features) if states else None
 
-    def encode(self, source, padding_mask=None, summary_only=False):
+    def encode(self, source, padding_mask=None, summary_only=False, feature_keys=None):
         """(summary (B, C), frames (B, T, C), frame padding mask (B, T)) of a batch of waveforms.
 
         The summary is the mean over real frames of the last layer's features, or of the
         layers' weighted sum (``weighted_layers``), which is then also the frame sequence. The
-        frames are computed either way, so ``summary_only`` changes nothing here.
+        frames are computed either way, so ``summary_only`` changes nothing here. ``feature_keys``
+        (B,) name the rows for the extractor cache (``cache_extractor``; ignored without it).
         """
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             features, frame_padding, states = self._extract(source, padding_mask,
-                                                            states=self.layer_weights is not None)
+                                                            states=self.layer_weights is not None,
+                                                            feature_keys=feature_keys)
         if states is not None:
             features = self.layer_weights(states)  # (B, T, C)
         real = (~frame_padding).unsqueeze(-1).to(features.dtype)  # (B, T, 1)

@@ -91,7 +91,7 @@ class MultimodalEmotionTask(FairseqTask):
         self.encoder_positions = {}  # {modality: max positions (tokens, or samples of audio)}, set by build_model
         self.speech_input = None  # what the built model's speech encoder reads: "tokens", "waveform" or None
         self.utterance_ids = {}  # {split: [utterance id per row]}
-        self.cache_features = False  # the model caches frozen encoder outputs: give it feature keys
+        self.cache_features = False  # a cache of the model reads feature keys: give them
         self.split_codes = {}  # {split: number used in its feature keys}
         self._pred_split = None
         self._pred_pending = set()  # rows of this process's shard not yet written by --save-predictions
@@ -140,7 +140,7 @@ class MultimodalEmotionTask(FairseqTask):
         model.register_classification_head(self.label_space.head_shape)
         self.encoder_positions = model.encoder_max_positions()
         self.speech_input = model.speech_input
-        self.cache_features = model.feature_cache is not None
+        self.cache_features = model.uses_feature_keys
         counts = model.parameter_counts()
         logger.info(f"ssl_emotion parameters: total {counts['total']:,}, trainable {counts['trainable']:,}, "
                     f"new {counts['new']:,} ({', '.join(f'{k} {v:,}' for k, v in counts['new_breakdown'].items())})")

@@ -13,7 +13,8 @@ from fairseq.modules import FairseqDropout, MultiheadAttention
 from helpers import batches, losses, make_model, make_task, with_dropout
 
 from emotion_fast import cpu_dropout
-from emotion_fast.cpu_dropout import ChunkedDropoutAttention, MaskDropout, keep_mask, use_fast_cpu_dropout
+from emotion_fast.cpu_dropout import (ChunkedDropoutAttention, MaskDropout, MaskTorchDropout, keep_mask,
+                                      use_fast_cpu_dropout)
 
 HEADS, DIM = 4, 32
 
@@ -158,10 +159,13 @@ def test_activation_checkpointing_replays_the_chunked_dropout():
     assert losses(checkpointed, task, grouped) == pytest.approx(losses(plain, task, grouped), rel=1e-4)
 
 
-def test_mask_dropout_applies_its_keep_mask():
+@pytest.mark.parametrize("plain, fast", [(lambda: FairseqDropout(0.1), MaskDropout),
+                                         (lambda: torch.nn.Dropout(0.1), MaskTorchDropout)],
+                         ids=["fairseq", "torch"])
+def test_mask_dropout_applies_its_keep_mask(plain, fast):
     torch.manual_seed(0)
-    dropout = use_fast_cpu_dropout(torch.nn.ModuleList([FairseqDropout(0.1)]))[0]
-    assert type(dropout) is MaskDropout
+    dropout = use_fast_cpu_dropout(torch.nn.ModuleList([plain()]))[0]
+    assert type(dropout) is fast
     x = torch.randn(64, 8, 32, requires_grad=True)
     torch.manual_seed(1)
     out = dropout.train()(x)

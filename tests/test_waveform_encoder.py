@@ -7,12 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from fairseq.models import ARCH_CONFIG_REGISTRY
-from helpers import first_batch, make_task
+from helpers import first_batch, make_model, make_task
 from omegaconf import OmegaConf
 from tiny_pretrained import checkpoint_paths, tiny_assets
 from tiny_waveform import DIMS, reference_model, save_ctc, save_pretraining
 
 from emotion_core.constants import MAX_SPEECH_SAMPLES
+from emotion_fast import cpu_dropout
+from emotion_fast.cpu_dropout import ChunkedDropoutAttention, MaskTorchDropout
 from emotion_fairseq.safe_checkpoint import CheckpointLoadError
 from emotion_models.encoders import read_checkpoint
 from emotion_models.ssl_emotion import SSLEmotionConfig
@@ -194,3 +196,79 @@ def test_a_payload_in_a_waveform_checkpoints_conv_layers_never_runs(tmp_path):
     with pytest.raises(CheckpointLoadError, match=r"w\.pt: refused: .*conv_feature_layers"):
         read_checkpoint(path, "speech")
     assert not marker.exists()
+
+
+def test_fast_cpu_dropout_reaches_the_waveform_layers_and_keeps_their_function(monkeypatch, tmp_path):
+    """--fast-cpu-dropout switches the encoder's nn.Dropout and self-attention layers; with masks keeping every
+    entry, the training outputs and gradients are fairseq's own (its dropouts set to 0)."""
+    monkeypatch.setattr(cpu_dropout, "keep_mask", lambda shape, p: (torch.ones(shape, dtype=torch.bool), 1.0))
+    task = make_task()
+    path = save_pretraining(tmp_path / "w.pt", "hubert")
+    plain = _model(task, path).train()
+    fast = _model(task, path, fast_cpu_dropout=True).train()
+    fast.load_state_dict(plain.state_dict())
+    switched = {type(m) for m in fast.encoders["speech"].modules()}
+    assert {ChunkedDropoutAttention, MaskTorchDropout} <= switched and torch.nn.Dropout not in switched
+    for module in fast.encoders["speech"].modules():
+        if isinstance(module, (MaskTorchDropout, ChunkedDropoutAttention)):
+            getattr(module, "dropout_module", module).p = 0.1  # the fast paths run; their masks keep everything
+    net_input = _net_input(plain)
+    outs = [model(**net_input) for model in (plain, fast)]
+    assert torch.allclose(outs[1], outs[0], atol=1e-5)
+    grads = [torch.autograd.grad(out.pow(2).sum(), [p for p in model.parameters() if p.requires_grad])
+             for out, model in zip(outs, (plain, fast))]
+    for ours, reference in zip(grads[1], grads[0]):
+        assert torch.allclose(ours, reference, atol=1e-5)
+
+
+def _conv_calls(enc):
+    """A list that grows by one at each run of the encoder's first convolution block."""
+    calls = []
+    enc.model.feature_extractor.conv_layers[0].register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+def test_extractor_cache_computes_each_utterance_once_and_alone(tmp_path):
+    path = save_pretraining(tmp_path / "w.pt", "wav2vec2")
+    cached, plain = encoder(path, cache_extractor=True), encoder(path)
+    source, padding = padded_batch()
+    keys, lengths = torch.tensor([5, 6, 7]), (~padding).sum(1)
+    calls, extractor = _conv_calls(cached), cached.model.feature_extractor
+    with torch.no_grad():
+        first = cached.encode(source, padding, feature_keys=keys)
+        assert len(calls) == 3 and extractor.misses == 3  # one utterance at a time
+        second = cached.encode(source, padding, feature_keys=keys)
+        assert len(calls) == 3 and extractor.hits == 3  # read back: the extractor does not run
+        for a, b in zip(first, second):
+            assert torch.equal(a, b)
+        for i, n in enumerate(lengths.tolist()):  # each row as the utterance alone (the recognizer's computation)
+            alone, _, _ = plain.encode(source[i:i + 1, :n])
+            assert torch.allclose(first[0][i], alone[0], atol=1e-5)
+        cached.encode(source, padding)  # no keys: fairseq's batched extractor
+        assert len(calls) == 4 and len(extractor.entries) == 3
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # another precision: computed again, then kept too
+            cached.encode(source, padding, feature_keys=keys)
+        assert extractor.misses == 6 and extractor.entries[5].dtype == torch.bfloat16
+        same_length = source[:, :5000], padding[:, :5000]  # rows without padding: fairseq's batched features
+        assert torch.allclose(cached.encode(*same_length, feature_keys=keys + 10)[1], plain.encode(*same_length)[1],
+                              atol=1e-5)
+
+
+def test_extractor_cache_is_refused_where_it_cannot_hold(tmp_path):
+    path = save_pretraining(tmp_path / "w.pt", "hubert")
+    with pytest.raises(ValueError, match="frozen"):
+        encoder(path, cache_extractor=True, train_feature_extractor=True)
+    with pytest.raises(ValueError, match="Speech-BERT"):
+        make_model(make_task(), cache_extractor_features=True)
+
+
+def test_the_task_names_rows_for_the_extractor_cache_and_new_weights_clear_it(tmp_path):
+    task = make_task()
+    model = _model(task, save_pretraining(tmp_path / "w.pt", "hubert"), cache_extractor_features=True).train()
+    assert task.cache_features and model.uses_feature_keys  # its splits then carry feature keys (fairseq-train test)
+    net_input = dict(_net_input(model), feature_keys=torch.arange(4))
+    model(**net_input).sum().backward()  # the transformer trains over the cached features
+    extractor = model.encoders["speech"].model.feature_extractor
+    assert len(extractor.entries) == 4 and model.encoders["speech"].model.encoder.layers[0].fc1.weight.grad is not None
+    model.load_state_dict(model.state_dict())
+    assert len(extractor.entries) == 0

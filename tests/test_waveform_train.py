@@ -19,7 +19,7 @@ from emotion_inference.recognizer import EmotionRecognizer
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = {  # encoder: (architecture, target type, extra fairseq-train options)
-    "wav2vec2": ("ssl_emotion_shallow", "multiclass", []),
+    "wav2vec2": ("ssl_emotion_shallow", "multiclass", ["--cache-extractor-features", "--fast-cpu-dropout"]),
     "hubert": ("ssl_emotion_coattn", "iemocap_binary", ["--speech-pooling", "weighted_layers"]),
     "data2vec_audio": ("ssl_emotion_speech_only", "multiclass", ["--freeze-ssl", "--speech-layerdrop", "0.1"]),
 }
